@@ -1,0 +1,25 @@
+//! rax-core: the array language of rax — dtypes, shapes, host literals, the typed SSA IR,
+//! the tracer (`Tensor`), the primitive catalogue (each primitive's shape rule, StableHLO
+//! lowering, interpreter kernel and VJP in one family file), StableHLO text emission and the
+//! reference interpreter.
+//!
+//! Higher crates (runtime, nn, optim) depend on this one; it depends on no rax crate.
+#![warn(missing_docs)]
+
+pub mod dtype;
+pub mod error;
+pub mod float8;
+pub mod interp;
+pub mod ir;
+pub mod literal;
+pub mod lower;
+pub mod prim;
+pub mod shape;
+pub mod trace;
+
+pub use dtype::DType;
+pub use error::{CallSite, Error, Result};
+pub use ir::{Graph, Op, Value};
+pub use literal::{Data, Element, Literal};
+pub use shape::{AVal, Shape};
+pub use trace::{trace, Array, DeviceArray, Tensor, Traced};

@@ -1,0 +1,191 @@
+//! The primitive catalogue. Each family file holds, for its primitives, side by side: the
+//! shape/dtype rule, the StableHLO lowering, the interpreter kernel, the VJP, and the
+//! `Tensor` methods users call. This module only dispatches an `Op` to its family.
+//!
+//! Families: `elementwise` (unary, binary, compare, select, clamp, convert, bitcast),
+//! `layout` (broadcast, reshape, transpose, slice, concatenate, pad, reverse, iota, constant),
+//! `indexing` (dynamic slices, gather, scatter-add), `dot` (dot_general), `reduce` (reduce,
+//! argmax/argmin, cumulative), `sort` (sort, top_k), `fft`, `control` (while, cond, scan,
+//! optimization barrier).
+
+pub mod control;
+pub mod dot;
+pub mod elementwise;
+pub mod fft;
+pub mod indexing;
+pub mod layout;
+pub mod reduce;
+pub mod sort;
+
+use crate::error::Result;
+use crate::ir::Op;
+use crate::literal::Literal;
+use crate::lower::{LowerCtx, V};
+use crate::shape::AVal;
+
+/// The primitive's name as in the catalogue (`add`, `dot_general`, `scan`, ...).
+pub fn op_name(op: &Op) -> &'static str {
+    match op {
+        Op::Unary(u) => elementwise::unary_name(*u),
+        Op::Binary(b) => elementwise::binary_name(*b),
+        Op::Compare(_) => "compare",
+        Op::Select => "select",
+        Op::Clamp => "clamp",
+        Op::Convert(_) => "convert",
+        Op::BitcastConvert(_) => "bitcast_convert",
+        Op::BroadcastInDim { .. } => "broadcast_in_dim",
+        Op::Reshape(_) => "reshape",
+        Op::Transpose(_) => "transpose",
+        Op::Slice { .. } => "slice",
+        Op::DynamicSlice { .. } => "dynamic_slice",
+        Op::DynamicUpdateSlice => "dynamic_update_slice",
+        Op::Concatenate { .. } => "concatenate",
+        Op::Pad { .. } => "pad",
+        Op::Reverse { .. } => "reverse",
+        Op::Iota { .. } => "iota",
+        Op::Constant(_) => "constant",
+        Op::Gather(_) => "gather",
+        Op::ScatterAdd(_) => "scatter_add",
+        Op::DotGeneral { .. } => "dot_general",
+        Op::Reduce { .. } => "reduce",
+        Op::ArgReduce { is_max: true, .. } => "argmax",
+        Op::ArgReduce { is_max: false, .. } => "argmin",
+        Op::Cumulative { .. } => "cumulative",
+        Op::Sort { .. } => "sort",
+        Op::TopK { .. } => "top_k",
+        Op::Fft { .. } => "fft",
+        Op::While { .. } => "while",
+        Op::Cond { .. } => "cond",
+        Op::Scan { .. } => "scan",
+        Op::OptimizationBarrier => "optimization_barrier",
+    }
+}
+
+/// How many results the op gives for `n_inputs` operands (used to shape error placeholders).
+pub fn num_outputs(op: &Op, n_inputs: usize) -> usize {
+    match op {
+        Op::Sort { .. } | Op::OptimizationBarrier => n_inputs,
+        Op::TopK { .. } => 2,
+        Op::While { body, .. } => body.outputs.len(),
+        Op::Cond { branches } => branches.first().map(|b| b.outputs.len()).unwrap_or(0),
+        Op::Scan { body, .. } => body.outputs.len(),
+        _ => 1,
+    }
+}
+
+/// The shape/dtype rule: result types from operand types, or a typing error.
+pub fn rule(op: &Op, ins: &[AVal]) -> Result<Vec<AVal>> {
+    match op {
+        Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Clamp
+        | Op::Convert(_)
+        | Op::BitcastConvert(_) => elementwise::rule(op, ins),
+        Op::BroadcastInDim { .. }
+        | Op::Reshape(_)
+        | Op::Transpose(_)
+        | Op::Slice { .. }
+        | Op::Concatenate { .. }
+        | Op::Pad { .. }
+        | Op::Reverse { .. }
+        | Op::Iota { .. }
+        | Op::Constant(_) => layout::rule(op, ins),
+        Op::DynamicSlice { .. } | Op::DynamicUpdateSlice | Op::Gather(_) | Op::ScatterAdd(_) => {
+            indexing::rule(op, ins)
+        }
+        Op::DotGeneral { .. } => dot::rule(op, ins),
+        Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Cumulative { .. } => reduce::rule(op, ins),
+        Op::Sort { .. } | Op::TopK { .. } => sort::rule(op, ins),
+        Op::Fft { .. } => fft::rule(op, ins),
+        Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
+            control::rule(op, ins)
+        }
+    }
+}
+
+/// Emits the op's StableHLO for lowered operands; returns the lowered results.
+pub fn lower(op: &Op, cx: &mut LowerCtx, ins: &[V], outs: &[AVal]) -> Result<Vec<V>> {
+    match op {
+        Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Clamp
+        | Op::Convert(_)
+        | Op::BitcastConvert(_) => elementwise::lower(op, cx, ins, outs),
+        Op::BroadcastInDim { .. }
+        | Op::Reshape(_)
+        | Op::Transpose(_)
+        | Op::Slice { .. }
+        | Op::Concatenate { .. }
+        | Op::Pad { .. }
+        | Op::Reverse { .. }
+        | Op::Iota { .. }
+        | Op::Constant(_) => layout::lower(op, cx, ins, outs),
+        Op::DynamicSlice { .. } | Op::DynamicUpdateSlice | Op::Gather(_) | Op::ScatterAdd(_) => {
+            indexing::lower(op, cx, ins, outs)
+        }
+        Op::DotGeneral { .. } => dot::lower(op, cx, ins, outs),
+        Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Cumulative { .. } => {
+            reduce::lower(op, cx, ins, outs)
+        }
+        Op::Sort { .. } | Op::TopK { .. } => sort::lower(op, cx, ins, outs),
+        Op::Fft { .. } => fft::lower(op, cx, ins, outs),
+        Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
+            control::lower(op, cx, ins, outs)
+        }
+    }
+}
+
+/// The interpreter kernel: results from operand literals.
+pub fn eval(op: &Op, ins: &[&Literal]) -> Result<Vec<Literal>> {
+    match op {
+        Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Clamp
+        | Op::Convert(_)
+        | Op::BitcastConvert(_) => elementwise::eval(op, ins),
+        Op::BroadcastInDim { .. }
+        | Op::Reshape(_)
+        | Op::Transpose(_)
+        | Op::Slice { .. }
+        | Op::Concatenate { .. }
+        | Op::Pad { .. }
+        | Op::Reverse { .. }
+        | Op::Iota { .. }
+        | Op::Constant(_) => layout::eval(op, ins),
+        Op::DynamicSlice { .. } | Op::DynamicUpdateSlice | Op::Gather(_) | Op::ScatterAdd(_) => {
+            indexing::eval(op, ins)
+        }
+        Op::DotGeneral { .. } => dot::eval(op, ins),
+        Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Cumulative { .. } => reduce::eval(op, ins),
+        Op::Sort { .. } | Op::TopK { .. } => sort::eval(op, ins),
+        Op::Fft { .. } => fft::eval(op, ins),
+        Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
+            control::eval(op, ins)
+        }
+    }
+}
+
+/// Checks that `axis < rank`, naming the op.
+pub fn check_axis(op: &str, axis: usize, rank: usize) -> Result<()> {
+    if axis >= rank {
+        return Err(crate::error::Error::arg(
+            op,
+            format!("axis {axis} is out of range for rank {rank}"),
+        ));
+    }
+    Ok(())
+}
+
+/// An internal error for a kernel or lowering reached with operands its rule rejects.
+pub fn unreachable_op(op: &Op) -> crate::error::Error {
+    crate::error::Error::backend(
+        "rax",
+        format!("{} dispatched to the wrong family", op_name(op)),
+    )
+}
