@@ -144,7 +144,11 @@ impl Api {
     }
 
     /// Converts (and destroys) a `PJRT_Error*` returned by `function`.
-    pub(crate) fn take_error(&self, err: *mut ffi::PJRT_Error, function: &'static str) -> Result<()> {
+    pub(crate) fn take_error(
+        &self,
+        err: *mut ffi::PJRT_Error,
+        function: &'static str,
+    ) -> Result<()> {
         if err.is_null() {
             return Ok(());
         }
@@ -250,7 +254,13 @@ mod tests {
         let api = unsafe { Api::from_raw(&*table, Path::new("/fake/plugin.so")) }.unwrap();
         let mut args = ffi::PJRT_Plugin_Initialize_Args::new();
         let err = pjrt_call!(&api, PJRT_Plugin_Initialize, &mut args).unwrap_err();
-        assert!(matches!(err, Error::Unsupported { function: "PJRT_Plugin_Initialize", .. }));
+        assert!(matches!(
+            err,
+            Error::Unsupported {
+                function: "PJRT_Plugin_Initialize",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -110,7 +110,9 @@ impl Buffer {
             return Ok(f(&[]));
         }
         // SAFETY: owned by the buffer, valid while it is alive.
-        Ok(f(unsafe { std::slice::from_raw_parts(args.dims, args.num_dims) }))
+        Ok(f(unsafe {
+            std::slice::from_raw_parts(args.dims, args.num_dims)
+        }))
     }
 
     /// Bytes the buffer occupies on the device (including padding).
@@ -118,7 +120,11 @@ impl Buffer {
         self.ensure_live()?;
         let mut args = ffi::PJRT_Buffer_OnDeviceSizeInBytes_Args::new();
         args.buffer = self.raw;
-        pjrt_call!(self.client.api(), PJRT_Buffer_OnDeviceSizeInBytes, &mut args)?;
+        pjrt_call!(
+            self.client.api(),
+            PJRT_Buffer_OnDeviceSizeInBytes,
+            &mut args
+        )?;
         Ok(args.on_device_size_in_bytes)
     }
 

@@ -70,7 +70,11 @@ impl Client {
         let api = plugin.api();
         let named: Vec<ffi::PJRT_NamedValue> = options.iter().map(|(n, v)| encode(n, v)).collect();
         let mut args = ffi::PJRT_Client_Create_Args::new();
-        args.create_options = if named.is_empty() { std::ptr::null() } else { named.as_ptr() };
+        args.create_options = if named.is_empty() {
+            std::ptr::null()
+        } else {
+            named.as_ptr()
+        };
         args.num_options = named.len();
         pjrt_call!(api, PJRT_Client_Create, &mut args)?;
         if args.client.is_null() {

@@ -72,7 +72,13 @@ pub fn preload_plan(site_packages: &Path, kind: PluginKind) -> Vec<PathBuf> {
     let dirs = nvidia_lib_dirs(site_packages);
     table(kind)
         .iter()
-        .map(|(pkg, file)| site_packages.join("nvidia").join(pkg).join("lib").join(file))
+        .map(|(pkg, file)| {
+            site_packages
+                .join("nvidia")
+                .join(pkg)
+                .join("lib")
+                .join(file)
+        })
         .filter(|p| dirs.iter().any(|d| p.starts_with(d)) && p.is_file())
         .collect()
 }
@@ -97,12 +103,13 @@ pub fn preload(site_packages: &Path, kind: PluginKind) -> Result<Vec<PathBuf>> {
     for lib in &plan {
         // SAFETY: loading NVIDIA's shared libraries runs their initializers,
         // exactly as the Python plugin loader does.
-        let handle = unsafe { Library::open(Some(lib), RTLD_NOW | RTLD_GLOBAL) }.map_err(
-            |source| Error::Preload {
-                path: lib.clone(),
-                source,
-            },
-        )?;
+        let handle =
+            unsafe { Library::open(Some(lib), RTLD_NOW | RTLD_GLOBAL) }.map_err(|source| {
+                Error::Preload {
+                    path: lib.clone(),
+                    source,
+                }
+            })?;
         // Keep it loaded for the life of the process.
         std::mem::forget(handle);
     }
@@ -134,13 +141,23 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["libcudart.so.12", "libcublasLt.so.12", "libcublas.so.12", "libcudnn.so.9"]
+            [
+                "libcudart.so.12",
+                "libcublasLt.so.12",
+                "libcublas.so.12",
+                "libcudnn.so.9"
+            ]
         );
         assert!(has_cuda_runtime(&site, PluginKind::Cuda12));
         assert!(!has_cuda_runtime(&site, PluginKind::Cuda13));
-        assert!(preload_plan(&site, PluginKind::Cuda13).iter().all(|p| p.ends_with("libcudnn.so.9")));
+        assert!(preload_plan(&site, PluginKind::Cuda13)
+            .iter()
+            .all(|p| p.ends_with("libcudnn.so.9")));
         let plugin = site.join("jax_plugins/xla_cuda12/xla_cuda_plugin.so");
-        assert_eq!(site_packages_of_plugin(&plugin).as_deref(), Some(site.as_path()));
+        assert_eq!(
+            site_packages_of_plugin(&plugin).as_deref(),
+            Some(site.as_path())
+        );
     }
 
     #[test]

@@ -59,7 +59,11 @@ impl Device {
     pub fn debug_string(&self) -> Result<String> {
         let mut args = ffi::PJRT_DeviceDescription_DebugString_Args::new();
         args.device_description = self.description()?;
-        pjrt_call!(self.client.api(), PJRT_DeviceDescription_DebugString, &mut args)?;
+        pjrt_call!(
+            self.client.api(),
+            PJRT_DeviceDescription_DebugString,
+            &mut args
+        )?;
         // SAFETY: owned by the device description, alive with the client.
         Ok(unsafe { string_from_raw(args.debug_string, args.debug_string_size) })
     }

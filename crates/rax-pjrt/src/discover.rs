@@ -80,7 +80,11 @@ pub struct Decision {
 
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verdict = if self.accepted { "accepted" } else { "rejected" };
+        let verdict = if self.accepted {
+            "accepted"
+        } else {
+            "rejected"
+        };
         write!(f, "{verdict}: {} ({})", self.path.display(), self.reason)
     }
 }
@@ -130,7 +134,11 @@ pub struct DiscoveryEnv {
 impl DiscoveryEnv {
     /// Reads the real environment and filesystem.
     pub fn from_process() -> Self {
-        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let var = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let mut prefixes = Vec::new();
         prefixes.extend(var("VIRTUAL_ENV"));
         prefixes.extend(var("CONDA_PREFIX"));
@@ -159,10 +167,26 @@ impl DiscoveryEnv {
 
 /// Known pip layouts: (path inside site-packages, kind, rank; lower = better).
 const KNOWN: &[(&str, PluginKind, u8)] = &[
-    ("jax_plugins/xla_cuda13/xla_cuda_plugin.so", PluginKind::Cuda13, 0),
-    ("jax_plugins/xla_cuda12/xla_cuda_plugin.so", PluginKind::Cuda12, 1),
-    ("xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so", PluginKind::Cpu, 2),
-    ("lammps_jax_pjrt_cpu/pjrt_c_api_cpu_plugin.so", PluginKind::Cpu, 3),
+    (
+        "jax_plugins/xla_cuda13/xla_cuda_plugin.so",
+        PluginKind::Cuda13,
+        0,
+    ),
+    (
+        "jax_plugins/xla_cuda12/xla_cuda_plugin.so",
+        PluginKind::Cuda12,
+        1,
+    ),
+    (
+        "xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so",
+        PluginKind::Cpu,
+        2,
+    ),
+    (
+        "lammps_jax_pjrt_cpu/pjrt_c_api_cpu_plugin.so",
+        PluginKind::Cpu,
+        3,
+    ),
 ];
 
 /// Discovers plugins using the real environment.
@@ -182,9 +206,13 @@ pub fn discover_with(env: &DiscoveryEnv) -> Discovery {
                 kind: PluginKind::from_path(path),
                 source: CandidateSource::EnvVar,
             });
-            out.decisions.push(accept(path, format!("explicit {PLUGIN_ENV}")));
+            out.decisions
+                .push(accept(path, format!("explicit {PLUGIN_ENV}")));
         } else {
-            out.decisions.push(reject(path, format!("{PLUGIN_ENV} points to a missing file")));
+            out.decisions.push(reject(
+                path,
+                format!("{PLUGIN_ENV} points to a missing file"),
+            ));
         }
     }
     let mut ranked: Vec<(u8, PluginCandidate)> = Vec::new();
@@ -196,21 +224,27 @@ pub fn discover_with(env: &DiscoveryEnv) -> Discovery {
             }
             let key = canonical(&path);
             if seen.contains(&key) {
-                out.decisions.push(reject(&path, "duplicate of an earlier candidate".into()));
+                out.decisions
+                    .push(reject(&path, "duplicate of an earlier candidate".into()));
                 continue;
             }
             seen.push(key);
             if kind.is_gpu() {
                 if !env.gpu_present {
-                    out.decisions.push(reject(&path, "no NVIDIA GPU visible".into()));
+                    out.decisions
+                        .push(reject(&path, "no NVIDIA GPU visible".into()));
                     continue;
                 }
                 if !cuda::has_cuda_runtime(&site, kind) {
-                    out.decisions.push(reject(&path, "nvidia CUDA runtime wheel not installed".into()));
+                    out.decisions.push(reject(
+                        &path,
+                        "nvidia CUDA runtime wheel not installed".into(),
+                    ));
                     continue;
                 }
             }
-            out.decisions.push(accept(&path, format!("pip-installed {kind:?} plugin")));
+            out.decisions
+                .push(accept(&path, format!("pip-installed {kind:?} plugin")));
             ranked.push((
                 rank,
                 PluginCandidate {
@@ -300,7 +334,8 @@ pub(crate) mod test_util {
     impl TempTree {
         pub(crate) fn new(tag: &str) -> Self {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("rax-pjrt-{tag}-{}-{n}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("rax-pjrt-{tag}-{}-{n}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             TempTree(dir)
@@ -335,9 +370,12 @@ mod tests {
         let t = TempTree::new("disc");
         let venv = t.path().join("venv");
         let sys = t.path().join("usr");
-        let lammps = t.touch("usr/lib/python3.10/dist-packages/lammps_jax_pjrt_cpu/pjrt_c_api_cpu_plugin.so");
-        let xla = t.touch("venv/lib/python3.11/site-packages/xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so");
-        let cuda = t.touch("venv/lib/python3.11/site-packages/jax_plugins/xla_cuda12/xla_cuda_plugin.so");
+        let lammps = t
+            .touch("usr/lib/python3.10/dist-packages/lammps_jax_pjrt_cpu/pjrt_c_api_cpu_plugin.so");
+        let xla =
+            t.touch("venv/lib/python3.11/site-packages/xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so");
+        let cuda =
+            t.touch("venv/lib/python3.11/site-packages/jax_plugins/xla_cuda12/xla_cuda_plugin.so");
         t.touch("venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12");
         t.touch("venv/lib/python2.7/site-packages/xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so");
 
@@ -365,7 +403,8 @@ mod tests {
     #[test]
     fn env_var_comes_first_or_is_explained() {
         let t = TempTree::new("disc-env");
-        let xla = t.touch("p/lib/python3.12/site-packages/xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so");
+        let xla =
+            t.touch("p/lib/python3.12/site-packages/xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so");
         let mine = t.touch("custom/libmy_pjrt.so");
         let env = DiscoveryEnv {
             plugin_override: Some(mine.clone()),
@@ -389,7 +428,8 @@ mod tests {
     #[test]
     fn gpu_without_nvidia_wheels_is_rejected() {
         let t = TempTree::new("disc-cuda");
-        let cuda = t.touch("p/lib/python3.11/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so");
+        let cuda =
+            t.touch("p/lib/python3.11/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so");
         let env = DiscoveryEnv {
             plugin_override: None,
             prefixes: vec![t.path().join("p")],
@@ -397,7 +437,10 @@ mod tests {
         };
         let d = discover_with(&env);
         assert!(d.candidates.is_empty());
-        assert!(d.decisions.iter().any(|x| x.path == cuda && x.reason.contains("runtime")));
+        assert!(d
+            .decisions
+            .iter()
+            .any(|x| x.path == cuda && x.reason.contains("runtime")));
         assert_eq!(PluginKind::from_path(&cuda), PluginKind::Cuda13);
     }
 }

@@ -167,7 +167,11 @@ impl Executable {
         let mut out = Vec::with_capacity(ranks.len());
         let mut at = 0;
         for &r in ranks {
-            out.push(flat.get(at..at + r).map(<[i64]>::to_vec).unwrap_or_default());
+            out.push(
+                flat.get(at..at + r)
+                    .map(<[i64]>::to_vec)
+                    .unwrap_or_default(),
+            );
             at += r;
         }
         Ok(out)
@@ -190,7 +194,10 @@ impl Executable {
         }
         // SAFETY: owned by the executable.
         Ok(Some(unsafe {
-            string_from_raw(args.executable_fingerprint, args.executable_fingerprint_size)
+            string_from_raw(
+                args.executable_fingerprint,
+                args.executable_fingerprint_size,
+            )
         }))
     }
 
@@ -284,7 +291,11 @@ impl Executable {
         };
 
         let mut options = ffi::PJRT_ExecuteOptions::new();
-        options.non_donatable_input_indices = if n_keep == 0 { ptr::null() } else { keep.as_ptr() };
+        options.non_donatable_input_indices = if n_keep == 0 {
+            ptr::null()
+        } else {
+            keep.as_ptr()
+        };
         options.num_non_donatable_input_indices = n_keep;
 
         let arg_list: *const *mut ffi::PJRT_Buffer = in_raw.as_ptr();
@@ -367,7 +378,8 @@ fn check_spec(i: usize, b: &Buffer, spec: &ArgSpec) -> Result<()> {
         if got != want.to_raw() {
             return Err(Error::InvalidArgument(format!(
                 "input {i}: program expects {want:?}, buffer has {:?}",
-                ElementType::from_raw(got).map_or_else(|_| format!("type {got}"), |t| format!("{t:?}"))
+                ElementType::from_raw(got)
+                    .map_or_else(|_| format!("type {got}"), |t| format!("{t:?}"))
             )));
         }
     }

@@ -45,7 +45,10 @@ impl std::fmt::Display for Value {
 ///
 /// # Safety
 /// `ptr` must be null or point to `count` valid `PJRT_NamedValue`s.
-pub(crate) unsafe fn decode(ptr: *const ffi::PJRT_NamedValue, count: usize) -> Vec<(String, Value)> {
+pub(crate) unsafe fn decode(
+    ptr: *const ffi::PJRT_NamedValue,
+    count: usize,
+) -> Vec<(String, Value)> {
     if ptr.is_null() {
         return Vec::new();
     }

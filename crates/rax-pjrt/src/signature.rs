@@ -72,7 +72,11 @@ fn parse_arg(piece: &str) -> Option<ArgSpec> {
             .unwrap_or(rest.len());
         if digits > 0 && rest[digits..].starts_with('x') {
             let d = &rest[..digits];
-            dims.push(if d == "?" { None } else { Some(d.parse().ok()?) });
+            dims.push(if d == "?" {
+                None
+            } else {
+                Some(d.parse().ok()?)
+            });
             rest = &rest[digits + 1..];
         } else {
             break;

@@ -37,7 +37,9 @@ fn add_one_f32_8() {
         assert_eq!(exe.num_inputs(), Some(1));
         let input: Vec<f32> = (0..8).map(|i| i as f32).collect();
         let x = upload_f32(&client, &input, &[8]);
-        let out = exe.execute(&[&x], &[]).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let out = exe
+            .execute(&[&x], &[])
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].element_type().unwrap(), ElementType::F32);
         assert_eq!(out[0].dims().unwrap(), vec![8]);

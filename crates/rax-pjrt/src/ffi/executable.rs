@@ -174,9 +174,8 @@ pub struct PJRT_Executable_GetCompiledMemoryStats_Args {
     pub host_temp_size_in_bytes: i64,
     pub peak_memory_in_bytes: i64,
 }
-pub type PJRT_Executable_GetCompiledMemoryStats = unsafe extern "C" fn(
-    args: *mut PJRT_Executable_GetCompiledMemoryStats_Args,
-) -> *mut PJRT_Error;
+pub type PJRT_Executable_GetCompiledMemoryStats =
+    unsafe extern "C" fn(args: *mut PJRT_Executable_GetCompiledMemoryStats_Args) -> *mut PJRT_Error;
 
 #[repr(C)]
 pub struct PJRT_Executable_OutputElementTypes_Args {
@@ -202,7 +201,6 @@ pub struct PJRT_Executable_OutputDimensions_Args {
 }
 pub type PJRT_Executable_OutputDimensions =
     unsafe extern "C" fn(args: *mut PJRT_Executable_OutputDimensions_Args) -> *mut PJRT_Error;
-
 
 pjrt_struct! {
     PJRT_LoadedExecutable_Destroy_Args => executable,

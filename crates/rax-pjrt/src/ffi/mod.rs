@@ -9,7 +9,12 @@
 //!
 //! C enums are declared as plain integer aliases (never Rust enums) so a
 //! value written by a newer plugin can never be an invalid Rust value.
-#![allow(non_camel_case_types, non_snake_case, non_upper_case_globals, missing_docs)]
+#![allow(
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    missing_docs
+)]
 
 mod api;
 mod buffer;
@@ -58,8 +63,7 @@ macro_rules! pjrt_struct_size {
         let probe = ::core::mem::MaybeUninit::<$t>::uninit();
         let base = probe.as_ptr();
         // SAFETY: only the address of the field is taken; nothing is read.
-        ::core::mem::offset_of!($t, $f)
-            + pointee_size(unsafe { ::core::ptr::addr_of!((*base).$f) })
+        ::core::mem::offset_of!($t, $f) + pointee_size(unsafe { ::core::ptr::addr_of!((*base).$f) })
     }};
 }
 
