@@ -14,7 +14,13 @@ fn host_round_trip_every_element_type() {
             // PRED must hold 0/1; other types take any bit pattern except
             // we avoid NaN payload canonicalization by using small bytes.
             let bytes: Vec<u8> = (0..n)
-                .map(|i| if ty == ElementType::Pred { (i % 2) as u8 } else { (i % 61) as u8 })
+                .map(|i| {
+                    if ty == ElementType::Pred {
+                        (i % 2) as u8
+                    } else {
+                        (i % 61) as u8
+                    }
+                })
                 .collect();
             let b = client
                 .buffer_from_host(&bytes, ty, &dims, &dev)
@@ -68,12 +74,18 @@ fn validation_before_the_plugin() {
         let other = rax_pjrt::Client::new(client.plugin()).unwrap();
         let foreign = upload_f32(&other, &[0.0; 8], &[8]);
         let err = exe.execute(&[&foreign], &[]).unwrap_err();
-        assert!(err.to_string().contains("different client"), "{label}: {err}");
+        assert!(
+            err.to_string().contains("different client"),
+            "{label}: {err}"
+        );
 
         // Explicit delete: later use is an error, not a crash.
         x.delete().unwrap();
         assert!(x.is_deleted().unwrap());
         assert!(matches!(x.to_host(), Err(Error::BufferDeleted)), "{label}");
-        assert!(matches!(exe.execute(&[&x], &[]), Err(Error::BufferDeleted)), "{label}");
+        assert!(
+            matches!(exe.execute(&[&x], &[]), Err(Error::BufferDeleted)),
+            "{label}"
+        );
     }
 }

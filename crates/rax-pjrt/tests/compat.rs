@@ -14,8 +14,20 @@ fn function_beyond_struct_size_is_unsupported() {
         let err = Client::new(&old).unwrap_err();
         let text = err.to_string();
         let (major, minor) = plugin.api_version();
-        assert!(matches!(err, Error::Unsupported { function: "PJRT_Client_Create", .. }), "{label}");
-        assert!(text.contains(&format!("{major}.{minor}")), "{label}: {text}");
+        assert!(
+            matches!(
+                err,
+                Error::Unsupported {
+                    function: "PJRT_Client_Create",
+                    ..
+                }
+            ),
+            "{label}"
+        );
+        assert!(
+            text.contains(&format!("{major}.{minor}")),
+            "{label}: {text}"
+        );
 
         // Truncate just before GetCompiledMemoryStats: compile works, the
         // stats call reports Unsupported.
@@ -25,7 +37,13 @@ fn function_beyond_struct_size_is_unsupported() {
         let exe = compile(label, &c2, ADD_ONE);
         let err = exe.compiled_memory_stats().unwrap_err();
         assert!(
-            matches!(err, Error::Unsupported { function: "PJRT_Executable_GetCompiledMemoryStats", .. }),
+            matches!(
+                err,
+                Error::Unsupported {
+                    function: "PJRT_Executable_GetCompiledMemoryStats",
+                    ..
+                }
+            ),
             "{label}: {err}"
         );
         drop(client);

@@ -32,14 +32,19 @@ fn multiple_inputs_and_outputs() {
             exe.output_element_types().unwrap(),
             vec![ElementType::F32, ElementType::S32, ElementType::F32]
         );
-        assert_eq!(exe.output_dims().unwrap(), vec![vec![2, 3], vec![3], vec![]]);
+        assert_eq!(
+            exe.output_dims().unwrap(),
+            vec![vec![2, 3], vec![3], vec![]]
+        );
         let a = upload_f32(&client, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
         let dev = client.default_device().unwrap();
         let b_bytes: Vec<u8> = [7i32, -8, 9].iter().flat_map(|v| v.to_ne_bytes()).collect();
         let b = client
             .buffer_from_host(&b_bytes, ElementType::S32, &[3], &dev)
             .unwrap();
-        let out = exe.execute(&[&a, &b], &[]).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let out = exe
+            .execute(&[&a, &b], &[])
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
         assert_eq!(out.len(), 3);
         assert_eq!(
             bytes_f32(&out[0].to_host().unwrap()),
@@ -74,9 +79,18 @@ fn donation_consumes_the_input() {
         let donated = upload_f32(&client, &input, &[8]);
         let out = exe.execute(&[&donated], &[true]).unwrap();
         assert_eq!(bytes_f32(&out[0].to_host().unwrap()), want, "{label}");
-        assert!(donated.is_deleted().unwrap(), "{label}: donated buffer still alive");
-        assert!(matches!(donated.to_host(), Err(Error::BufferDeleted)), "{label}");
-        assert!(matches!(exe.execute(&[&donated], &[true]), Err(Error::BufferDeleted)));
+        assert!(
+            donated.is_deleted().unwrap(),
+            "{label}: donated buffer still alive"
+        );
+        assert!(
+            matches!(donated.to_host(), Err(Error::BufferDeleted)),
+            "{label}"
+        );
+        assert!(matches!(
+            exe.execute(&[&donated], &[true]),
+            Err(Error::BufferDeleted)
+        ));
 
         // Chained donation: feed each output back in, donating it.
         let mut x = upload_f32(&client, &[1.0; 8], &[8]);
@@ -116,12 +130,17 @@ fn broken_program_is_an_error_with_the_compiler_message() {
             num_replicas: 0,
             ..CompileOptions::default()
         };
-        assert!(matches!(client.compile(ADD_ONE, &bad), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            client.compile(ADD_ONE, &bad),
+            Err(Error::InvalidArgument(_))
+        ));
 
         // An explicit one-device assignment compiles and runs too.
         let dev = client.default_device().unwrap();
         let opts = CompileOptions::for_device(i64::from(dev.id().unwrap()));
-        let exe = client.compile(ADD_ONE, &opts).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let exe = client
+            .compile(ADD_ONE, &opts)
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
         let x = upload_f32(&client, &[1.0; 8], &[8]);
         let out = exe.execute(&[&x], &[]).unwrap();
         assert_eq!(bytes_f32(&out[0].to_host().unwrap()), vec![2.0; 8]);
@@ -147,7 +166,9 @@ fn cost_analysis_memory_stats_fingerprint() {
             }) => eprintln!("{label}: cost analysis unimplemented: {message}"),
             Err(e) => panic!("{label}: {e}"),
         }
-        let stats = exe.compiled_memory_stats().unwrap_or_else(|e| panic!("{label}: {e}"));
+        let stats = exe
+            .compiled_memory_stats()
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
         eprintln!("{label}: memory {stats:?}");
         // 2x3 f32 + 3 i32 in; 2x3 f32 + 3 i32 + f32 out.
         assert_eq!(stats.argument_size_in_bytes, 36, "{label}");
