@@ -32,15 +32,20 @@ fn ten_thousand_executions_keep_rss_flat() {
         eprintln!("SKIP: /proc/self/statm unavailable");
         return;
     };
+    // RAX_PJRT_LEAK_ITERS shrinks the run for valgrind (default 10,000).
+    let iters: usize = std::env::var("RAX_PJRT_LEAK_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     for (label, _plugin, client) in clients() {
         let exe = compile(label, &client, ADD_ONE);
-        run(&client, &exe, 2_000); // warm-up: allocator pools, thread stacks
+        run(&client, &exe, (iters / 5).max(1)); // warm-up: pools, thread stacks
         let before = rss_bytes().unwrap_or(0);
-        run(&client, &exe, 10_000);
+        run(&client, &exe, iters);
         let after = rss_bytes().unwrap_or(0);
         let growth = after.saturating_sub(before);
         eprintln!(
-            "{label}: RSS before {} KiB, after {} KiB, growth {} KiB over 10,000 executions",
+            "{label}: RSS before {} KiB, after {} KiB, growth {} KiB over {iters} executions",
             before / 1024,
             after / 1024,
             growth / 1024
