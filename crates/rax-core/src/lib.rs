@@ -16,6 +16,7 @@ pub mod lower;
 pub mod prim;
 pub mod shape;
 pub mod trace;
+pub mod tree;
 
 pub use dtype::DType;
 pub use error::{CallSite, Error, Result};
@@ -23,3 +24,4 @@ pub use ir::{Graph, Op, Value};
 pub use literal::{Data, Element, Literal};
 pub use shape::{AVal, Shape};
 pub use trace::{trace, Array, DeviceArray, Tensor, Traced};
+pub use tree::Tree;

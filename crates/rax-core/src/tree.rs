@@ -1,0 +1,318 @@
+//! Pytrees: the `Tree` trait lets nested Rust values (structs via `#[derive(Tree)]`, tuples,
+//! arrays, `Vec`, `Option`, `BTreeMap<String, _>`, `Box`) be flattened into their `Tensor`
+//! leaves, rebuilt from new leaves, and named by leaf paths (`layers.3.attn.wq`) that audits,
+//! optimizer parameter groups, diagnostics and checkpoints use. The structure string (node kinds,
+//! field names, lengths, static fields) is part of a jit signature.
+//!
+//! Depends on `trace` (Tensor) and `error`.
+
+use crate::error::{Error, Result};
+use crate::trace::Tensor;
+use std::collections::BTreeMap;
+
+/// A nested value whose leaves are tensors.
+pub trait Tree: Sized {
+    /// Calls `f` on each leaf with its path, in the tree's fixed order.
+    fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor));
+    /// The same structure with each leaf replaced by `f(path, leaf)`.
+    fn map_leaves(
+        &self,
+        path: &mut Vec<String>,
+        f: &mut dyn FnMut(&[String], &Tensor) -> Tensor,
+    ) -> Self;
+    /// Appends a description of the structure (not the leaves' values) to `out`.
+    fn write_structure(&self, out: &mut String);
+}
+
+/// The leaves in order.
+pub fn flatten<T: Tree>(t: &T) -> Vec<Tensor> {
+    let mut v = Vec::new();
+    t.for_each_leaf(&mut Vec::new(), &mut |_, x| v.push(x.clone()));
+    v
+}
+
+/// The leaf paths in order, joined with dots (`layers.0.w`).
+pub fn leaf_paths<T: Tree>(t: &T) -> Vec<String> {
+    let mut v = Vec::new();
+    t.for_each_leaf(&mut Vec::new(), &mut |p, _| v.push(p.join(".")));
+    v
+}
+
+/// `(path, leaf)` pairs in order.
+pub fn leaves_with_paths<T: Tree>(t: &T) -> Vec<(String, Tensor)> {
+    let mut v = Vec::new();
+    t.for_each_leaf(&mut Vec::new(), &mut |p, x| {
+        v.push((p.join("."), x.clone()))
+    });
+    v
+}
+
+/// The structure string of a tree (equal for trees that flatten and rebuild alike).
+pub fn structure<T: Tree>(t: &T) -> String {
+    let mut s = String::new();
+    t.write_structure(&mut s);
+    s
+}
+
+/// Rebuilds `template`'s structure with new leaves (in flatten order).
+pub fn unflatten<T: Tree>(template: &T, leaves: Vec<Tensor>) -> Result<T> {
+    let n = flatten(template).len();
+    if leaves.len() != n {
+        return Err(Error::data(
+            "unflatten",
+            format!("the tree has {n} leaves, {} were given", leaves.len()),
+        ));
+    }
+    let mut it = leaves.into_iter();
+    Ok(template.map_leaves(&mut Vec::new(), &mut |_, x| {
+        it.next().unwrap_or_else(|| x.clone())
+    }))
+}
+
+/// Maps every leaf.
+pub fn tree_map<T: Tree>(t: &T, mut f: impl FnMut(&Tensor) -> Tensor) -> T {
+    t.map_leaves(&mut Vec::new(), &mut |_, x| f(x))
+}
+
+/// Maps every leaf with its dotted path.
+pub fn tree_map_with_path<T: Tree>(t: &T, mut f: impl FnMut(&str, &Tensor) -> Tensor) -> T {
+    t.map_leaves(&mut Vec::new(), &mut |p, x| f(&p.join("."), x))
+}
+
+/// Maps pairs of leaves of two trees of the same structure.
+pub fn tree_map2<T: Tree>(
+    a: &T,
+    b: &T,
+    mut f: impl FnMut(&Tensor, &Tensor) -> Tensor,
+) -> Result<T> {
+    let (sa, sb) = (structure(a), structure(b));
+    if sa != sb {
+        return Err(Error::data(
+            "tree_map2",
+            format!("tree structures differ: {sa} vs {sb}"),
+        ));
+    }
+    let bl = flatten(b);
+    let mut i = 0;
+    Ok(a.map_leaves(&mut Vec::new(), &mut |_, x| {
+        let y = bl.get(i).cloned().unwrap_or_else(|| x.clone());
+        i += 1;
+        f(x, &y)
+    }))
+}
+
+impl Tree for Tensor {
+    fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
+        f(path, self)
+    }
+    fn map_leaves(
+        &self,
+        path: &mut Vec<String>,
+        f: &mut dyn FnMut(&[String], &Tensor) -> Tensor,
+    ) -> Self {
+        f(path, self)
+    }
+    fn write_structure(&self, out: &mut String) {
+        out.push('*');
+    }
+}
+
+impl Tree for () {
+    fn for_each_leaf(&self, _: &mut Vec<String>, _: &mut dyn FnMut(&[String], &Tensor)) {}
+    fn map_leaves(
+        &self,
+        _: &mut Vec<String>,
+        _: &mut dyn FnMut(&[String], &Tensor) -> Tensor,
+    ) -> Self {
+    }
+    fn write_structure(&self, out: &mut String) {
+        out.push_str("()");
+    }
+}
+
+/// Visits a child under a path segment.
+pub fn with_segment<R>(
+    path: &mut Vec<String>,
+    seg: impl Into<String>,
+    f: impl FnOnce(&mut Vec<String>) -> R,
+) -> R {
+    path.push(seg.into());
+    let r = f(path);
+    path.pop();
+    r
+}
+
+macro_rules! tuple_tree {
+    ($($name:ident $idx:tt),+) => {
+        impl<$($name: Tree),+> Tree for ($($name,)+) {
+            fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
+                $( with_segment(path, stringify!($idx), |p| self.$idx.for_each_leaf(p, f)); )+
+            }
+            fn map_leaves(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor) -> Tensor) -> Self {
+                ($( with_segment(path, stringify!($idx), |p| self.$idx.map_leaves(p, f)), )+)
+            }
+            fn write_structure(&self, out: &mut String) {
+                out.push('(');
+                $( self.$idx.write_structure(out); out.push(','); )+
+                out.push(')');
+            }
+        }
+    };
+}
+
+tuple_tree!(A 0);
+tuple_tree!(A 0, B 1);
+tuple_tree!(A 0, B 1, C 2);
+tuple_tree!(A 0, B 1, C 2, D 3);
+tuple_tree!(A 0, B 1, C 2, D 3, E 4);
+tuple_tree!(A 0, B 1, C 2, D 3, E 4, F 5);
+
+impl<T: Tree> Tree for Vec<T> {
+    fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
+        for (i, x) in self.iter().enumerate() {
+            with_segment(path, i.to_string(), |p| x.for_each_leaf(p, f));
+        }
+    }
+    fn map_leaves(
+        &self,
+        path: &mut Vec<String>,
+        f: &mut dyn FnMut(&[String], &Tensor) -> Tensor,
+    ) -> Self {
+        self.iter()
+            .enumerate()
+            .map(|(i, x)| with_segment(path, i.to_string(), |p| x.map_leaves(p, f)))
+            .collect()
+    }
+    fn write_structure(&self, out: &mut String) {
+        out.push_str(&format!("[{};", self.len()));
+        for x in self {
+            x.write_structure(out);
+            out.push(',');
+        }
+        out.push(']');
+    }
+}
+
+impl<T: Tree, const N: usize> Tree for [T; N] {
+    fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
+        for (i, x) in self.iter().enumerate() {
+            with_segment(path, i.to_string(), |p| x.for_each_leaf(p, f));
+        }
+    }
+    fn map_leaves(
+        &self,
+        path: &mut Vec<String>,
+        f: &mut dyn FnMut(&[String], &Tensor) -> Tensor,
+    ) -> Self {
+        std::array::from_fn(|i| with_segment(path, i.to_string(), |p| self[i].map_leaves(p, f)))
+    }
+    fn write_structure(&self, out: &mut String) {
+        out.push_str(&format!("[{N}:"));
+        for x in self {
+            x.write_structure(out);
+            out.push(',');
+        }
+        out.push(']');
+    }
+}
+
+impl<T: Tree> Tree for Option<T> {
+    fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
+        if let Some(x) = self {
+            x.for_each_leaf(path, f)
+        }
+    }
+    fn map_leaves(
+        &self,
+        path: &mut Vec<String>,
+        f: &mut dyn FnMut(&[String], &Tensor) -> Tensor,
+    ) -> Self {
+        self.as_ref().map(|x| x.map_leaves(path, f))
+    }
+    fn write_structure(&self, out: &mut String) {
+        match self {
+            Some(x) => {
+                out.push_str("Some(");
+                x.write_structure(out);
+                out.push(')');
+            }
+            None => out.push_str("None"),
+        }
+    }
+}
+
+impl<T: Tree> Tree for Box<T> {
+    fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
+        (**self).for_each_leaf(path, f)
+    }
+    fn map_leaves(
+        &self,
+        path: &mut Vec<String>,
+        f: &mut dyn FnMut(&[String], &Tensor) -> Tensor,
+    ) -> Self {
+        Box::new((**self).map_leaves(path, f))
+    }
+    fn write_structure(&self, out: &mut String) {
+        (**self).write_structure(out)
+    }
+}
+
+impl<T: Tree> Tree for BTreeMap<String, T> {
+    fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
+        for (k, x) in self {
+            with_segment(path, k.clone(), |p| x.for_each_leaf(p, f));
+        }
+    }
+    fn map_leaves(
+        &self,
+        path: &mut Vec<String>,
+        f: &mut dyn FnMut(&[String], &Tensor) -> Tensor,
+    ) -> Self {
+        self.iter()
+            .map(|(k, x)| {
+                (
+                    k.clone(),
+                    with_segment(path, k.clone(), |p| x.map_leaves(p, f)),
+                )
+            })
+            .collect()
+    }
+    fn write_structure(&self, out: &mut String) {
+        out.push('{');
+        for (k, x) in self {
+            out.push_str(k);
+            out.push(':');
+            x.write_structure(out);
+            out.push(',');
+        }
+        out.push('}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DType;
+
+    #[test]
+    fn paths_flatten_unflatten() {
+        let t = |v: f64| Tensor::full(&[2], v, DType::F32);
+        let mut m = BTreeMap::new();
+        m.insert("wq".to_string(), t(1.0));
+        m.insert("bias".to_string(), t(2.0));
+        let tree = (vec![m.clone(), m], Some(t(3.0)));
+        assert_eq!(
+            leaf_paths(&tree),
+            vec!["0.0.bias", "0.0.wq", "0.1.bias", "0.1.wq", "1"]
+        );
+        let leaves = flatten(&tree);
+        assert_eq!(leaves.len(), 5);
+        let doubled: Vec<Tensor> = leaves.iter().map(|x| x * 2.0).collect();
+        let back = unflatten(&tree, doubled).unwrap();
+        assert_eq!(flatten(&back)[4].to_vec::<f32>().unwrap(), vec![6.0, 6.0]);
+        assert_eq!(structure(&tree), structure(&back));
+        assert!(unflatten(&tree, vec![t(0.0)]).is_err());
+        let sum = tree_map2(&tree, &back, |a, b| a + b).unwrap();
+        assert_eq!(flatten(&sum)[0].to_vec::<f32>().unwrap(), vec![6.0, 6.0]);
+    }
+}
