@@ -52,6 +52,10 @@ fn ten_thousand_executions_keep_rss_flat() {
         );
         // 10,000 leaked 32-byte buffers alone would be >= 320 KiB with
         // headers; allow 1 MiB of allocator noise.
-        assert!(growth < 1 << 20, "{label}: RSS grew by {growth} bytes");
+        // Under valgrind RSS is the tool's, not ours: report only.
+        let under_valgrind = std::env::var("LD_PRELOAD").is_ok_and(|v| v.contains("vgpreload"));
+        if !under_valgrind {
+            assert!(growth < 1 << 20, "{label}: RSS grew by {growth} bytes");
+        }
     }
 }
