@@ -8,7 +8,7 @@ use crate::dtype::DType;
 use crate::error::{CallSite, Error, Result};
 use crate::ir::Op;
 use crate::literal::Literal;
-use crate::lower::{i64_array, LowerCtx, V};
+use crate::lower::{i64_array, i64_array_signed, LowerCtx, V};
 use crate::shape::{AVal, Shape};
 use crate::trace::{apply1, Tensor};
 use std::sync::Arc;
@@ -103,7 +103,7 @@ fn broadcast_rule(x: &AVal, shape: &Shape, dims: &[usize]) -> Result<AVal> {
                     "operand dim {i} ({}) does not broadcast to {shape}",
                     x.dims()[i]
                 ),
-                &[x.clone()],
+                std::slice::from_ref(x),
             ));
         }
     }
@@ -129,6 +129,123 @@ fn transpose_rule(x: &AVal, perm: &[usize]) -> Result<AVal> {
         perm.iter().map(|&p| x.dims()[p]).collect::<Vec<_>>(),
         x.dtype,
     ))
+}
+
+/// Checks that `axes` are distinct and each `< rank`, naming the op.
+pub fn check_unique_axes(op: &str, axes: &[usize], rank: usize) -> Result<()> {
+    let mut seen = vec![false; rank];
+    for &a in axes {
+        super::check_axis(op, a, rank)?;
+        if std::mem::replace(&mut seen[a], true) {
+            return Err(Error::arg(op, format!("axis {a} is repeated in {axes:?}")));
+        }
+    }
+    Ok(())
+}
+
+fn slice_rule(x: &AVal, start: &[usize], limit: &[usize], strides: &[usize]) -> Result<AVal> {
+    let op = "slice";
+    let r = x.rank();
+    if start.len() != r || limit.len() != r || strides.len() != r {
+        return Err(Error::arg(
+            op,
+            format!(
+                "start {start:?}, limit {limit:?} and strides {strides:?} must each have one entry per dim of {x}"
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(r);
+    for i in 0..r {
+        let (s, l, st, d) = (start[i], limit[i], strides[i], x.dims()[i]);
+        if st == 0 {
+            return Err(Error::arg(
+                op,
+                format!("stride of dim {i} must be >= 1, got 0"),
+            ));
+        }
+        if s > l || l > d {
+            return Err(Error::shape(
+                op,
+                format!("dim {i}: need 0 <= start ({s}) <= limit ({l}) <= size ({d})"),
+                std::slice::from_ref(x),
+            ));
+        }
+        out.push((l - s).div_ceil(st));
+    }
+    Ok(AVal::new(out, x.dtype))
+}
+
+fn concat_rule(ins: &[AVal], axis: usize) -> Result<AVal> {
+    let op = "concatenate";
+    let first = ins
+        .first()
+        .ok_or_else(|| Error::arg(op, "needs at least one operand"))?;
+    super::check_axis(op, axis, first.rank())?;
+    let mut out = first.dims().to_vec();
+    for (k, a) in ins.iter().enumerate().skip(1) {
+        if a.dtype != first.dtype {
+            return Err(Error::DTypeMismatch {
+                op: op.into(),
+                lhs: first.dtype,
+                rhs: a.dtype,
+                site: None,
+            });
+        }
+        let same_others = a.rank() == first.rank()
+            && (0..a.rank()).all(|i| i == axis || a.dims()[i] == first.dims()[i]);
+        if !same_others {
+            return Err(Error::shape(
+                op,
+                format!("operand {k} must match operand 0 in every dim but axis {axis}"),
+                ins,
+            ));
+        }
+        out[axis] += a.dims()[axis];
+    }
+    Ok(AVal::new(out, first.dtype))
+}
+
+fn pad_rule(x: &AVal, v: &AVal, lo: &[i64], hi: &[i64], interior: &[usize]) -> Result<AVal> {
+    let op = "pad";
+    if v.dtype != x.dtype {
+        return Err(Error::DTypeMismatch {
+            op: op.into(),
+            lhs: x.dtype,
+            rhs: v.dtype,
+            site: None,
+        });
+    }
+    if v.rank() != 0 {
+        return Err(Error::shape(
+            op,
+            "the padding value must be a scalar",
+            &[x.clone(), v.clone()],
+        ));
+    }
+    let r = x.rank();
+    if lo.len() != r || hi.len() != r || interior.len() != r {
+        return Err(Error::arg(
+            op,
+            format!("lo {lo:?}, hi {hi:?} and interior {interior:?} must each have one entry per dim of {x}"),
+        ));
+    }
+    let mut out = Vec::with_capacity(r);
+    for i in 0..r {
+        let d = x.dims()[i] as i128;
+        let n = lo[i] as i128 + hi[i] as i128 + d + (d - 1).max(0) * interior[i] as i128;
+        if n < 0 || n > i64::MAX as i128 {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "dim {i}: padding lo {} hi {} interior {} gives size {n}",
+                    lo[i], hi[i], interior[i]
+                ),
+                std::slice::from_ref(x),
+            ));
+        }
+        out.push(n as usize);
+    }
+    Ok(AVal::new(out, x.dtype))
 }
 
 /// The typing rule of the layout family.
@@ -178,8 +295,23 @@ pub fn rule(op: &Op, ins: &[AVal]) -> Result<Vec<AVal>> {
             need(0)?;
             lit.aval()
         }
-        Op::Slice { .. } | Op::Concatenate { .. } | Op::Pad { .. } | Op::Reverse { .. } => {
-            return Err(Error::unsupported(name, "not yet implemented"))
+        Op::Slice {
+            start,
+            limit,
+            strides,
+        } => {
+            need(1)?;
+            slice_rule(&ins[0], start, limit, strides)?
+        }
+        Op::Concatenate { axis } => concat_rule(ins, *axis)?,
+        Op::Pad { lo, hi, interior } => {
+            need(2)?;
+            pad_rule(&ins[0], &ins[1], lo, hi, interior)?
+        }
+        Op::Reverse { axes } => {
+            need(1)?;
+            check_unique_axes(name, axes, ins[0].rank())?;
+            ins[0].clone()
         }
         _ => return Err(super::unreachable_op(op)),
     };
@@ -218,12 +350,45 @@ pub fn lower(op: &Op, cx: &mut LowerCtx, ins: &[V], outs: &[AVal]) -> Result<Vec
             out,
         ),
         Op::Constant(lit) => cx.constant(lit),
-        _ => {
-            return Err(Error::unsupported(
-                super::op_name(op),
-                "lowering not yet implemented",
-            ))
-        }
+        Op::Slice {
+            start,
+            limit,
+            strides,
+        } => cx.op1(
+            "stablehlo.slice",
+            &refs,
+            &format!(
+                "start_indices = {}, limit_indices = {}, strides = {}",
+                i64_array(start),
+                i64_array(limit),
+                i64_array(strides)
+            ),
+            out,
+        ),
+        Op::Concatenate { axis } => cx.op1(
+            "stablehlo.concatenate",
+            &refs,
+            &format!("dimension = {axis} : i64"),
+            out,
+        ),
+        Op::Pad { lo, hi, interior } => cx.op1(
+            "stablehlo.pad",
+            &refs,
+            &format!(
+                "edge_padding_low = {}, edge_padding_high = {}, interior_padding = {}",
+                i64_array_signed(lo),
+                i64_array_signed(hi),
+                i64_array(interior)
+            ),
+            out,
+        ),
+        Op::Reverse { axes } => cx.op1(
+            "stablehlo.reverse",
+            &refs,
+            &format!("dimensions = {}", i64_array(axes)),
+            out,
+        ),
+        _ => return Err(super::unreachable_op(op)),
     };
     Ok(vec![v])
 }
@@ -272,14 +437,92 @@ pub fn eval(op: &Op, ins: &[&Literal]) -> Result<Vec<Literal>> {
             Literal::from_f64s(aval.shape.clone(), aval.dtype, &vals)?
         }
         Op::Constant(lit) => (**lit).clone(),
-        _ => {
-            return Err(Error::unsupported(
-                super::op_name(op),
-                "kernel not yet implemented",
-            ))
+        Op::Slice { start, strides, .. } => {
+            let x = ins[0];
+            let xs = x.shape().strides();
+            remap(x, &out, |idx| {
+                (0..idx.len())
+                    .map(|i| (start[i] + idx[i] * strides[i]) * xs[i])
+                    .sum()
+            })?
         }
+        Op::Concatenate { axis } => eval_concat(ins, *axis, &out)?,
+        Op::Pad { lo, interior, .. } => eval_pad(ins[0], ins[1], lo, interior, &out)?,
+        Op::Reverse { axes } => {
+            let x = ins[0];
+            let xs = x.shape().strides();
+            let xd = x.dims().to_vec();
+            remap(x, &out, |idx| {
+                (0..idx.len())
+                    .map(|i| {
+                        let j = if axes.contains(&i) {
+                            xd[i] - 1 - idx[i]
+                        } else {
+                            idx[i]
+                        };
+                        j * xs[i]
+                    })
+                    .sum()
+            })?
+        }
+        _ => return Err(super::unreachable_op(op)),
     };
     Ok(vec![lit])
+}
+
+/// Concatenation: copies from the flat concatenation of all operands' storage.
+fn eval_concat(ins: &[&Literal], axis: usize, out: &AVal) -> Result<Literal> {
+    let mut all = match ins.first() {
+        Some(x) => x.data().clone(),
+        None => return Err(Error::arg("concatenate", "needs at least one operand")),
+    };
+    // Offset of each operand in `all`.
+    let mut bases = vec![0usize];
+    for x in ins.iter().skip(1) {
+        bases.push(all.len());
+        all = super::elementwise::concat_data(&all, x.data());
+    }
+    let strides: Vec<Vec<usize>> = ins.iter().map(|x| x.shape().strides()).collect();
+    let sizes: Vec<usize> = ins.iter().map(|x| x.dims()[axis]).collect();
+    let whole = Literal::new([all.len()], all)?;
+    let mut src = vec![0usize; out.rank()];
+    remap(&whole, out, |idx| {
+        src.copy_from_slice(idx);
+        let mut k = 0;
+        while k + 1 < sizes.len() && src[axis] >= sizes[k] {
+            src[axis] -= sizes[k];
+            k += 1;
+        }
+        bases[k] + ravel(&src, &strides[k])
+    })
+}
+
+/// Padding: output element o of a dim maps to p = o - lo; it is operand element p / (interior
+/// + 1) when that divides exactly and is in range, and the padding value otherwise.
+fn eval_pad(
+    x: &Literal,
+    v: &Literal,
+    lo: &[i64],
+    interior: &[usize],
+    out: &AVal,
+) -> Result<Literal> {
+    let n = x.numel();
+    let both = super::elementwise::concat_data(x.data(), v.data());
+    let whole = Literal::new([both.len()], both)?;
+    let xs = x.shape().strides();
+    let xd = x.dims().to_vec();
+    remap(&whole, out, |idx| {
+        let mut flat = 0usize;
+        for i in 0..idx.len() {
+            let p = idx[i] as i64 - lo[i];
+            let step = interior[i] as i64 + 1;
+            if p < 0 || p % step != 0 || p / step >= xd[i] as i64 {
+                return n;
+            }
+            flat += (p / step) as usize * xs[i];
+        }
+        flat
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -363,6 +606,212 @@ impl Tensor {
     /// A tensor filled with one value.
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
         Tensor::from_literal(Literal::full(&AVal::new(shape, dtype), value))
+    }
+
+    /// Strided slice `x[start:limit:strides]` (one entry per dim; `stablehlo.slice`).
+    #[track_caller]
+    pub fn slice(&self, start: &[usize], limit: &[usize], strides: &[usize]) -> Tensor {
+        apply1(
+            Op::Slice {
+                start: start.to_vec(),
+                limit: limit.to_vec(),
+                strides: strides.to_vec(),
+            },
+            &[self],
+            CallSite::here(),
+        )
+    }
+
+    /// `x[..., start:end, ...]` along one axis (unit stride), other dims whole.
+    #[track_caller]
+    pub fn slice_axis(&self, axis: usize, start: usize, end: usize) -> Tensor {
+        let site = CallSite::here();
+        if let Err(e) = super::check_axis("slice", axis, self.rank()) {
+            return crate::trace::apply_error(e, self.aval(), site);
+        }
+        let mut lo = vec![0; self.rank()];
+        let mut hi = self.dims();
+        lo[axis] = start;
+        hi[axis] = end;
+        let strides = vec![1; self.rank()];
+        apply1(
+            Op::Slice {
+                start: lo,
+                limit: hi,
+                strides,
+            },
+            &[self],
+            site,
+        )
+    }
+
+    /// Concatenates tensors of one dtype along `axis` (all other dims equal; at least one).
+    #[track_caller]
+    pub fn concat(xs: &[Tensor], axis: usize) -> Tensor {
+        let refs: Vec<&Tensor> = xs.iter().collect();
+        apply1(Op::Concatenate { axis }, &refs, CallSite::here())
+    }
+
+    /// Stacks tensors of one shape along a new axis `axis` (`0 ..= rank`).
+    #[track_caller]
+    pub fn stack(xs: &[Tensor], axis: usize) -> Tensor {
+        let site = CallSite::here();
+        let expanded: Vec<Tensor> = xs.iter().map(|x| x.expand_dims_at(axis, site)).collect();
+        let refs: Vec<&Tensor> = expanded.iter().collect();
+        apply1(Op::Concatenate { axis }, &refs, site)
+    }
+
+    /// Splits along `axis` into consecutive pieces of the given sizes (which must sum to the
+    /// axis length).
+    #[track_caller]
+    pub fn split(&self, sizes: &[usize], axis: usize) -> Vec<Tensor> {
+        let site = CallSite::here();
+        let check = super::check_axis("split", axis, self.rank()).and_then(|_| {
+            let total: usize = sizes.iter().sum();
+            if total != self.dims()[axis] {
+                return Err(Error::shape(
+                    "split",
+                    format!("sizes {sizes:?} do not sum to the length of axis {axis}"),
+                    &[self.aval()],
+                ));
+            }
+            Ok(())
+        });
+        if let Err(e) = check {
+            let t = crate::trace::apply_error(e, self.aval(), site);
+            return sizes.iter().map(|_| t.clone()).collect();
+        }
+        let mut start = 0;
+        sizes
+            .iter()
+            .map(|&n| {
+                let mut lo = vec![0; self.rank()];
+                let mut hi = self.dims();
+                lo[axis] = start;
+                hi[axis] = start + n;
+                start += n;
+                apply1(
+                    Op::Slice {
+                        start: lo,
+                        limit: hi,
+                        strides: vec![1; self.rank()],
+                    },
+                    &[self],
+                    site,
+                )
+            })
+            .collect()
+    }
+
+    /// Pads with a scalar `value` of the same dtype: `lo`/`hi` elements before/after each dim
+    /// (negative values crop) and `interior` elements between neighbours (`stablehlo.pad`).
+    #[track_caller]
+    pub fn pad(&self, value: &Tensor, lo: &[i64], hi: &[i64], interior: &[usize]) -> Tensor {
+        apply1(
+            Op::Pad {
+                lo: lo.to_vec(),
+                hi: hi.to_vec(),
+                interior: interior.to_vec(),
+            },
+            &[self, value],
+            CallSite::here(),
+        )
+    }
+
+    /// Reverses the order of elements along each of `axes` (`stablehlo.reverse`).
+    #[track_caller]
+    pub fn reverse(&self, axes: &[usize]) -> Tensor {
+        apply1(
+            Op::Reverse {
+                axes: axes.to_vec(),
+            },
+            &[self],
+            CallSite::here(),
+        )
+    }
+
+    /// Removes axis `axis`, which must have length 1.
+    #[track_caller]
+    pub fn squeeze(&self, axis: usize) -> Tensor {
+        let site = CallSite::here();
+        let check = super::check_axis("squeeze", axis, self.rank()).and_then(|_| {
+            if self.dims()[axis] != 1 {
+                return Err(Error::shape(
+                    "squeeze",
+                    format!("axis {axis} has length {}, not 1", self.dims()[axis]),
+                    &[self.aval()],
+                ));
+            }
+            Ok(())
+        });
+        if let Err(e) = check {
+            return crate::trace::apply_error(e, self.aval(), site);
+        }
+        let mut dims = self.dims();
+        dims.remove(axis);
+        apply1(Op::Reshape(Shape::new(dims)), &[self], site)
+    }
+
+    /// Inserts a new axis of length 1 at position `axis` (`0 ..= rank`).
+    #[track_caller]
+    pub fn expand_dims(&self, axis: usize) -> Tensor {
+        self.expand_dims_at(axis, CallSite::here())
+    }
+
+    fn expand_dims_at(&self, axis: usize, site: CallSite) -> Tensor {
+        if axis > self.rank() {
+            let e = Error::arg(
+                "expand_dims",
+                format!(
+                    "axis {axis} is out of range for inserting into rank {}",
+                    self.rank()
+                ),
+            );
+            return crate::trace::apply_error(e, self.aval(), site);
+        }
+        let mut dims = self.dims();
+        dims.insert(axis, 1);
+        apply1(Op::Reshape(Shape::new(dims)), &[self], site)
+    }
+
+    /// Exchanges two axes (a transpose).
+    #[track_caller]
+    pub fn swap_axes(&self, a: usize, b: usize) -> Tensor {
+        let site = CallSite::here();
+        let r = self.rank();
+        if let Err(e) =
+            super::check_axis("swap_axes", a, r).and_then(|_| super::check_axis("swap_axes", b, r))
+        {
+            return crate::trace::apply_error(e, self.aval(), site);
+        }
+        let mut perm: Vec<usize> = (0..r).collect();
+        perm.swap(a, b);
+        apply1(Op::Transpose(perm), &[self], site)
+    }
+
+    /// Moves axis `from` to position `to`, keeping the order of the others.
+    #[track_caller]
+    pub fn moveaxis(&self, from: usize, to: usize) -> Tensor {
+        let site = CallSite::here();
+        let r = self.rank();
+        if let Err(e) = super::check_axis("moveaxis", from, r)
+            .and_then(|_| super::check_axis("moveaxis", to, r))
+        {
+            return crate::trace::apply_error(e, self.aval(), site);
+        }
+        let mut perm: Vec<usize> = (0..r).filter(|&i| i != from).collect();
+        perm.insert(to, from);
+        apply1(Op::Transpose(perm), &[self], site)
+    }
+
+    /// Reshapes to one dimension (row-major).
+    #[track_caller]
+    pub fn flatten(&self) -> Tensor {
+        let n = self.shape().numel();
+        if self.rank() == 1 {
+            return self.clone();
+        }
+        apply1(Op::Reshape(Shape::new([n])), &[self], CallSite::here())
     }
 
     /// Records a constant node explicitly (used by transformations).
