@@ -421,7 +421,12 @@ fn erf_inv_f64(y: f64) -> f64 {
     };
     let two_over_sqrt_pi = std::f64::consts::FRAC_2_SQRT_PI;
     for _ in 0..3 {
-        let err = libm::erf(x) - y;
+        // In the tails erf(x) - y cancels; (1 - |y|) is exact there (Sterbenz), so use erfc.
+        let err = if y.abs() > 0.5 {
+            y.signum() * ((1.0 - y.abs()) - libm::erfc(x.abs()))
+        } else {
+            libm::erf(x) - y
+        };
         let d = two_over_sqrt_pi * (-x * x).exp();
         if d == 0.0 || !d.is_finite() {
             break;
@@ -429,6 +434,29 @@ fn erf_inv_f64(y: f64) -> f64 {
         x -= err / d;
     }
     x
+}
+
+/// XLA's CPU backend runs with denormals flushed to zero (FTZ/DAZ): arithmetic results that
+/// would be subnormal become a zero of the same sign. The interpreter does the same so that it
+/// agrees with the plugin; ops that only move bits (neg, abs, copies) are not flushed.
+fn ftz32(x: f32) -> f32 {
+    if x.is_subnormal() {
+        0.0f32.copysign(x)
+    } else {
+        x
+    }
+}
+
+fn ftz64(x: f64) -> f64 {
+    if x.is_subnormal() {
+        0.0f64.copysign(x)
+    } else {
+        x
+    }
+}
+
+fn flushes(u: UnaryOp) -> bool {
+    !matches!(u, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign)
 }
 
 fn sign_f64(x: f64) -> f64 {
@@ -608,6 +636,12 @@ fn eval_unary(u: UnaryOp, x: &Literal) -> Result<Literal> {
             }
             .ok_or_else(|| Error::dtype(unary_name(u), x.dtype(), "integer"))?
         }
+        _ if flushes(u) => map_float(
+            d,
+            |v| ftz32(unary_f32(u, ftz32(v))),
+            |v| ftz64(unary_f64(u, ftz64(v))),
+        )
+        .ok_or_else(|| Error::dtype(unary_name(u), x.dtype(), "float"))?,
         _ => map_float(d, |v| unary_f32(u, v), |v| unary_f64(u, v))
             .ok_or_else(|| Error::dtype(unary_name(u), x.dtype(), "float"))?,
     };
@@ -732,7 +766,8 @@ fn nan_min(a: f64, b: f64) -> f64 {
 
 fn binary_f64(b: BinaryOp, x: f64, y: f64) -> f64 {
     use BinaryOp::*;
-    match b {
+    let (x, y) = (ftz64(x), ftz64(y));
+    ftz64(match b {
         Add => x + y,
         Sub => x - y,
         Mul => x * y,
@@ -743,12 +778,13 @@ fn binary_f64(b: BinaryOp, x: f64, y: f64) -> f64 {
         Min => nan_min(x, y),
         Atan2 => x.atan2(y),
         _ => f64::NAN,
-    }
+    })
 }
 
 fn binary_f32(b: BinaryOp, x: f32, y: f32) -> f32 {
     use BinaryOp::*;
-    match b {
+    let (x, y) = (ftz32(x), ftz32(y));
+    ftz32(match b {
         Add => x + y,
         Sub => x - y,
         Mul => x * y,
@@ -758,7 +794,7 @@ fn binary_f32(b: BinaryOp, x: f32, y: f32) -> f32 {
         Max | Min => binary_f64(b, x as f64, y as f64) as f32,
         Atan2 => x.atan2(y),
         _ => f32::NAN,
-    }
+    })
 }
 
 fn binary_c64(b: BinaryOp, x: Complex32, y: Complex32) -> Complex32 {
