@@ -24,4 +24,4 @@ pub use ir::{Graph, Op, Value};
 pub use literal::{Data, Element, Literal};
 pub use shape::{AVal, Shape};
 pub use trace::{trace, Array, DeviceArray, Tensor, Traced};
-pub use tree::Tree;
+pub use tree::{LeafInfo, Sensitive, Tree};

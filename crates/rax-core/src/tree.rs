@@ -22,6 +22,95 @@ pub trait Tree: Sized {
     ) -> Self;
     /// Appends a description of the structure (not the leaves' values) to `out`.
     fn write_structure(&self, out: &mut String);
+    /// Like `for_each_leaf`, also passing each leaf's [`LeafInfo`] (`info` is inherited from the
+    /// enclosing nodes). Containers and derived structs forward it to their children; types that
+    /// mark leaves (e.g. [`Sensitive`]) override it.
+    fn for_each_leaf_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo),
+    ) {
+        self.for_each_leaf(path, &mut |p, t| f(p, t, info))
+    }
+    /// Like `map_leaves`, also passing each leaf's [`LeafInfo`].
+    fn map_leaves_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo) -> Tensor,
+    ) -> Self {
+        self.map_leaves(path, &mut |p, t| f(p, t, info))
+    }
+}
+
+/// Static facts about a leaf, declared by the model's structure (not by the tensor's value).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeafInfo {
+    /// A precision-sensitive parameter (norm weights, EMA coefficients, per-head Q/K affines,
+    /// router weights): stored and updated in f32 whatever the dtype policy says. Declared with
+    /// `#[tree(sensitive)]` on a field or by wrapping a subtree in [`Sensitive`].
+    pub sensitive: bool,
+}
+
+/// Marks every leaf of a subtree as precision-sensitive (kept f32 whatever the policy).
+#[derive(Clone, Debug)]
+pub struct Sensitive<T>(pub T);
+
+impl<T: Tree> Tree for Sensitive<T> {
+    fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
+        self.0.for_each_leaf(path, f)
+    }
+    fn map_leaves(
+        &self,
+        path: &mut Vec<String>,
+        f: &mut dyn FnMut(&[String], &Tensor) -> Tensor,
+    ) -> Self {
+        Sensitive(self.0.map_leaves(path, f))
+    }
+    fn write_structure(&self, out: &mut String) {
+        out.push('!');
+        self.0.write_structure(out)
+    }
+    fn for_each_leaf_info(
+        &self,
+        path: &mut Vec<String>,
+        _: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo),
+    ) {
+        self.0
+            .for_each_leaf_info(path, LeafInfo { sensitive: true }, f)
+    }
+    fn map_leaves_info(
+        &self,
+        path: &mut Vec<String>,
+        _: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo) -> Tensor,
+    ) -> Self {
+        Sensitive(
+            self.0
+                .map_leaves_info(path, LeafInfo { sensitive: true }, f),
+        )
+    }
+}
+
+/// `(path, leaf, info)` triples in order.
+pub fn leaves_with_info<T: Tree>(t: &T) -> Vec<(String, Tensor, LeafInfo)> {
+    let mut v = Vec::new();
+    t.for_each_leaf_info(&mut Vec::new(), LeafInfo::default(), &mut |p, x, i| {
+        v.push((p.join("."), x.clone(), i))
+    });
+    v
+}
+
+/// Maps every leaf with its dotted path and info.
+pub fn tree_map_with_info<T: Tree>(
+    t: &T,
+    mut f: impl FnMut(&str, &Tensor, LeafInfo) -> Tensor,
+) -> T {
+    t.map_leaves_info(&mut Vec::new(), LeafInfo::default(), &mut |p, x, i| {
+        f(&p.join("."), x, i)
+    })
 }
 
 /// The leaves in order.
@@ -156,6 +245,12 @@ macro_rules! tuple_tree {
                 $( self.$idx.write_structure(out); out.push(','); )+
                 out.push(')');
             }
+            fn for_each_leaf_info(&self, path: &mut Vec<String>, info: LeafInfo, f: &mut dyn FnMut(&[String], &Tensor, LeafInfo)) {
+                $( with_segment(path, stringify!($idx), |p| self.$idx.for_each_leaf_info(p, info, f)); )+
+            }
+            fn map_leaves_info(&self, path: &mut Vec<String>, info: LeafInfo, f: &mut dyn FnMut(&[String], &Tensor, LeafInfo) -> Tensor) -> Self {
+                ($( with_segment(path, stringify!($idx), |p| self.$idx.map_leaves_info(p, info, f)), )+)
+            }
         }
     };
 }
@@ -168,6 +263,27 @@ tuple_tree!(A 0, B 1, C 2, D 3, E 4);
 tuple_tree!(A 0, B 1, C 2, D 3, E 4, F 5);
 
 impl<T: Tree> Tree for Vec<T> {
+    fn for_each_leaf_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo),
+    ) {
+        for (i, x) in self.iter().enumerate() {
+            with_segment(path, i.to_string(), |p| x.for_each_leaf_info(p, info, f));
+        }
+    }
+    fn map_leaves_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo) -> Tensor,
+    ) -> Self {
+        self.iter()
+            .enumerate()
+            .map(|(i, x)| with_segment(path, i.to_string(), |p| x.map_leaves_info(p, info, f)))
+            .collect()
+    }
     fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
         for (i, x) in self.iter().enumerate() {
             with_segment(path, i.to_string(), |p| x.for_each_leaf(p, f));
@@ -194,6 +310,26 @@ impl<T: Tree> Tree for Vec<T> {
 }
 
 impl<T: Tree, const N: usize> Tree for [T; N] {
+    fn for_each_leaf_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo),
+    ) {
+        for (i, x) in self.iter().enumerate() {
+            with_segment(path, i.to_string(), |p| x.for_each_leaf_info(p, info, f));
+        }
+    }
+    fn map_leaves_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo) -> Tensor,
+    ) -> Self {
+        std::array::from_fn(|i| {
+            with_segment(path, i.to_string(), |p| self[i].map_leaves_info(p, info, f))
+        })
+    }
     fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
         for (i, x) in self.iter().enumerate() {
             with_segment(path, i.to_string(), |p| x.for_each_leaf(p, f));
@@ -217,6 +353,24 @@ impl<T: Tree, const N: usize> Tree for [T; N] {
 }
 
 impl<T: Tree> Tree for Option<T> {
+    fn for_each_leaf_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo),
+    ) {
+        if let Some(x) = self {
+            x.for_each_leaf_info(path, info, f)
+        }
+    }
+    fn map_leaves_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo) -> Tensor,
+    ) -> Self {
+        self.as_ref().map(|x| x.map_leaves_info(path, info, f))
+    }
     fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
         if let Some(x) = self {
             x.for_each_leaf(path, f)
@@ -242,6 +396,22 @@ impl<T: Tree> Tree for Option<T> {
 }
 
 impl<T: Tree> Tree for Box<T> {
+    fn for_each_leaf_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo),
+    ) {
+        (**self).for_each_leaf_info(path, info, f)
+    }
+    fn map_leaves_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo) -> Tensor,
+    ) -> Self {
+        Box::new((**self).map_leaves_info(path, info, f))
+    }
     fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
         (**self).for_each_leaf(path, f)
     }
@@ -258,6 +428,31 @@ impl<T: Tree> Tree for Box<T> {
 }
 
 impl<T: Tree> Tree for BTreeMap<String, T> {
+    fn for_each_leaf_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo),
+    ) {
+        for (k, x) in self {
+            with_segment(path, k.clone(), |p| x.for_each_leaf_info(p, info, f));
+        }
+    }
+    fn map_leaves_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo) -> Tensor,
+    ) -> Self {
+        self.iter()
+            .map(|(k, x)| {
+                (
+                    k.clone(),
+                    with_segment(path, k.clone(), |p| x.map_leaves_info(p, info, f)),
+                )
+            })
+            .collect()
+    }
     fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
         for (k, x) in self {
             with_segment(path, k.clone(), |p| x.for_each_leaf(p, f));
@@ -312,6 +507,23 @@ mod tests {
         assert_eq!(flatten(&back)[4].to_vec::<f32>().unwrap(), vec![6.0, 6.0]);
         assert_eq!(structure(&tree), structure(&back));
         assert!(unflatten(&tree, vec![t(0.0)]).is_err());
+        let marked = (Sensitive(vec![t(1.0)]), t(2.0));
+        let infos: Vec<bool> = leaves_with_info(&marked)
+            .iter()
+            .map(|(_, _, i)| i.sensitive)
+            .collect();
+        assert_eq!(infos, vec![true, false]);
+        let cast = tree_map_with_info(&marked, |_, x, i| {
+            if i.sensitive {
+                x.clone()
+            } else {
+                x.cast(DType::BF16)
+            }
+        });
+        assert_eq!(
+            flatten(&cast).iter().map(|x| x.dtype()).collect::<Vec<_>>(),
+            vec![DType::F32, DType::BF16]
+        );
         let sum = tree_map2(&tree, &back, |a, b| a + b).unwrap();
         assert_eq!(flatten(&sum)[0].to_vec::<f32>().unwrap(), vec![6.0, 6.0]);
     }
