@@ -370,6 +370,18 @@ fn scatter_skips_windows_that_do_not_fit() {
         &s,
     );
     assert_eq!(vals(&y), vec![0., 1., 2., 4., 5.]);
+    // Extreme i64 indices are skipped (no overflow) or clamped by gather.
+    let big = Tensor::from_vec([2, 1], vec![i64::MAX, i64::MIN]).unwrap();
+    let y = x.scatter_add(&big, &Tensor::full(&[2, 2], 1.0, DType::F32), &s);
+    assert_eq!(vals(&y), vals(&x));
+    let g = GatherDims {
+        offset_dims: vec![1],
+        start_index_map: vec![0],
+        index_vector_dim: 1,
+        slice_sizes: vec![2],
+        ..Default::default()
+    };
+    assert_eq!(vals(&x.gather(&big, &g)), vec![3., 4., 0., 1.]);
     // Batched scatter: per batch b, add into x[b, idx[b, j], :].
     let x = Tensor::zeros(&[2, 3, 2], DType::F32);
     let s = ScatterDims {

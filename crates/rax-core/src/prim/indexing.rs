@@ -732,8 +732,8 @@ fn eval_scatter_add(x: &Literal, idx: &Literal, upd: &Literal, s: &ScatterDims) 
             start[od] += bi[rd.batch_pos(sd)] as i64;
         }
         // The whole window must fit, or the update is skipped.
-        let fits =
-            (0..xd.len()).all(|d| start[d] >= 0 && start[d] + extent[d] as i64 <= xd[d] as i64);
+        let fits = (0..xd.len())
+            .all(|d| start[d] >= 0 && start[d].saturating_add(extent[d] as i64) <= xd[d] as i64);
         if !fits {
             continue;
         }
