@@ -22,6 +22,7 @@ pub use dtype::DType;
 pub use error::{CallSite, Error, Result};
 pub use ir::{Graph, Op, Value};
 pub use literal::{Data, Element, Literal};
+pub use prim::control::{cond, optimization_barrier, scan, switch, while_loop, Branch};
 pub use shape::{AVal, Shape};
 pub use trace::{trace, Array, DeviceArray, Tensor, Traced};
 pub use tree::{LeafInfo, Sensitive, Tree};
