@@ -30,6 +30,7 @@ p.add_argument("--init", help="safetensors file with the initial weights and the
 p.add_argument("--write-init", help="write initial weights + tokens to this safetensors file and exit")
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--json", action="store_true")
+p.add_argument("--loss-only", action="store_true", help="print the initial loss (f32 policy) and exit")
 args = p.parse_args()
 
 D, L, H, V, T, B = args.width, args.layers, args.heads, args.vocab, args.seq, args.batch
@@ -159,6 +160,10 @@ def step(p, s, toks):
     u, s = opt.update(g, s, p)
     return optax.apply_updates(p, u), s, loss
 
+
+if args.loss_only:
+    print(json.dumps({"loss": float(jax.jit(loss_fn)(params, tokens))}))
+    raise SystemExit(0)
 
 state = opt.init(params)
 t0 = time.perf_counter()

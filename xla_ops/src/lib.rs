@@ -39,7 +39,7 @@ impl StoredArray {
 }
 
 fn decode_hex(s: &str) -> Result<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(Error::data("case", "odd hex length"));
     }
     (0..s.len())

@@ -175,10 +175,10 @@ impl Error {
             | Error::Shape { site, .. }
             | Error::InvalidArgument { site, .. }
             | Error::Trace { site, .. }
-            | Error::Transform { site, .. } => {
-                if site.is_none() {
-                    *site = Some(s)
-                }
+            | Error::Transform { site, .. }
+                if site.is_none() =>
+            {
+                *site = Some(s)
             }
             _ => {}
         }

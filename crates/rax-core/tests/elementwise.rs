@@ -8,13 +8,16 @@ fn lowered(avals: &[AVal], f: impl FnOnce(&[Tensor]) -> Vec<Tensor>) -> String {
     lower_module(&t.graph, &ModuleOptions::default()).expect("lowers")
 }
 
+type UnaryFn = fn(&Tensor) -> Tensor;
+type BinaryFn = fn(&Tensor, &Tensor) -> Tensor;
+
 fn f32s(shape: &[usize]) -> AVal {
     AVal::new(shape.to_vec(), DType::F32)
 }
 
 #[test]
 fn unary_snapshots() {
-    let ops: Vec<(&str, DType, fn(&Tensor) -> Tensor)> = vec![
+    let ops: Vec<(&str, DType, UnaryFn)> = vec![
         ("neg", DType::F32, |x| x.neg()),
         ("abs", DType::C64, |x| x.abs()),
         ("sign", DType::I32, |x| x.sign()),
@@ -48,7 +51,7 @@ fn unary_snapshots() {
 
 #[test]
 fn binary_snapshots() {
-    let ops: Vec<(&str, DType, fn(&Tensor, &Tensor) -> Tensor)> = vec![
+    let ops: Vec<(&str, DType, BinaryFn)> = vec![
         ("add", DType::F32, |a, b| a + b),
         ("sub", DType::F32, |a, b| a - b),
         ("mul", DType::BF16, |a, b| a * b),

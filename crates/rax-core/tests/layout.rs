@@ -113,7 +113,7 @@ fn concat_errors() {
     );
     let e = err(&Tensor::concat(&[a.clone(), iota_f32(&[2])], 0));
     assert!(e.contains("concatenate: operand 1"), "{e}");
-    let e = err(&Tensor::concat(&[a.clone()], 2));
+    let e = err(&Tensor::concat(std::slice::from_ref(&a), 2));
     assert!(
         e.contains("concatenate: invalid argument: axis 2 is out of range for rank 2"),
         "{e}"

@@ -312,7 +312,7 @@ fn bitcast_rule(x: &AVal, to: DType) -> Result<AVal> {
                     "converting {} to {to} needs a trailing dimension of {ratio}",
                     x.dtype
                 ),
-                &[x.clone()],
+                std::slice::from_ref(x),
             ));
         }
         dims.pop();
