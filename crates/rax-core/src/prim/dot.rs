@@ -1,31 +1,695 @@
-//! Family `dot` (placeholder being filled in).
+//! Family `dot`: the generalised dot product `dot_general` (StableHLO semantics) with its
+//! typing rule, lowering, interpreter kernel, and the user methods built on it: `dot_general`,
+//! `matmul` / `matmul_acc` (numpy semantics) and two-operand `einsum`.
+//!
+//! Result dimensions are, in order: the batch dimensions (in `lhs_batch` order), the free
+//! dimensions of the left operand, then the free dimensions of the right operand.
+//!
+//! Numerics of the kernel (`out` is the result / accumulation dtype, `preferred_element_type`):
+//! - f32 (and f32 x f32 -> narrower float): a GEMM in f32 by `matrixmultiply` (through ndarray;
+//!   threaded, `MATMUL_NUM_THREADS` caps the threads), rounded once to `out`.
+//! - bf16 / f16 / f8 inputs: converted exactly to f32, multiplied and accumulated in f32, the
+//!   result rounded once to `out` — what XLA's CPU backend does (it upcasts narrow-float dots).
+//! - f64 inputs, or `out = f64`: computed in f64.
+//! - integers: products and sums wrap (computed modulo 2^64 and wrapped to `out`, which is the
+//!   same as wrapping in `out`).
+//! - c64: complex GEMM in f32 parts.
+//!
+//! The summation order of the GEMM differs from XLA's (Eigen), so f32 results may differ from
+//! XLA's by a few ulps on inputs with cancellation.
+//!
+//! Depends on `ir`, `literal`, `lower`, `trace`, and `layout` (broadcasting, transposes).
 
-use crate::error::{Error, Result};
-use crate::ir::Op;
-use crate::literal::Literal;
-use crate::lower::{LowerCtx, V};
+use crate::dtype::DType;
+use crate::error::{CallSite, Error, Result};
+use crate::ir::{DotDims, Op, Precision};
+use crate::literal::{convert_data, Data, Element, Literal};
+use crate::lower::{int_list, LowerCtx, V};
 use crate::shape::AVal;
+use crate::trace::{apply1, apply_error, Tensor};
+use ndarray::linalg::general_mat_mul;
+use ndarray::LinalgScalar;
+use ndarray::{ArrayView2, ArrayView3, ArrayViewD, ArrayViewMut2, Axis, IxDyn, ShapeBuilder};
+use num_complex::Complex32;
+use std::borrow::Borrow;
+use std::num::Wrapping;
 
-/// Rule.
-pub fn rule(op: &Op, _ins: &[AVal]) -> Result<Vec<AVal>> {
-    Err(Error::unsupported(
-        super::op_name(op),
-        "not yet implemented",
-    ))
+// ---------------------------------------------------------------------------------------------
+// Rule
+// ---------------------------------------------------------------------------------------------
+
+/// The free (neither batch nor contracting) dimensions of an operand, in order.
+fn free_dims(rank: usize, batch: &[usize], contract: &[usize]) -> Vec<usize> {
+    (0..rank)
+        .filter(|d| !batch.contains(d) && !contract.contains(d))
+        .collect()
 }
 
-/// Lowering.
-pub fn lower(op: &Op, _cx: &mut LowerCtx, _ins: &[V], _outs: &[AVal]) -> Result<Vec<V>> {
-    Err(Error::unsupported(
-        super::op_name(op),
-        "not yet implemented",
-    ))
+fn check_dims(
+    name: &str,
+    side: &str,
+    x: &AVal,
+    batch: &[usize],
+    contract: &[usize],
+    ins: &[AVal],
+) -> Result<()> {
+    let mut seen = vec![false; x.rank()];
+    for (what, list) in [("batch", batch), ("contracting", contract)] {
+        for &d in list {
+            if d >= x.rank() {
+                return Err(Error::shape(
+                    name,
+                    format!(
+                        "{side} {what} dimension {d} is out of range for the {side} operand of rank {}",
+                        x.rank()
+                    ),
+                    ins,
+                ));
+            }
+            if std::mem::replace(&mut seen[d], true) {
+                return Err(Error::shape(
+                    name,
+                    format!("{side} dimension {d} is repeated in the batch/contracting dimensions {batch:?}/{contract:?}"),
+                    ins,
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
-/// Kernel.
-pub fn eval(op: &Op, _ins: &[&Literal]) -> Result<Vec<Literal>> {
-    Err(Error::unsupported(
-        super::op_name(op),
-        "not yet implemented",
-    ))
+fn dot_rule(dims: &DotDims, out: DType, ins: &[AVal]) -> Result<AVal> {
+    let name = "dot_general";
+    if ins.len() != 2 {
+        return Err(Error::arg(
+            name,
+            format!("takes 2 operands, got {}", ins.len()),
+        ));
+    }
+    let (l, r) = (&ins[0], &ins[1]);
+    if l.dtype != r.dtype {
+        return Err(Error::shape(
+            name,
+            format!(
+                "operand dtypes differ ({} vs {}); rax does not promote implicitly, convert one operand with .cast()",
+                l.dtype, r.dtype
+            ),
+            ins,
+        ));
+    }
+    let d = l.dtype;
+    let ok_out = if d.is_float() {
+        out.is_float()
+    } else if d.is_int() {
+        out.is_int()
+    } else if d.is_complex() {
+        out.is_complex()
+    } else {
+        return Err(Error::dtype(name, d, "integer, float or complex operands"));
+    };
+    if !ok_out {
+        return Err(Error::arg(
+            name,
+            format!("the result dtype {out} must be of the same kind as the {d} operands"),
+        ));
+    }
+    if dims.lhs_batch.len() != dims.rhs_batch.len() {
+        return Err(Error::shape(
+            name,
+            format!(
+                "lhs has {} batch dimensions {:?}, rhs has {} {:?}",
+                dims.lhs_batch.len(),
+                dims.lhs_batch,
+                dims.rhs_batch.len(),
+                dims.rhs_batch
+            ),
+            ins,
+        ));
+    }
+    if dims.lhs_contract.len() != dims.rhs_contract.len() {
+        return Err(Error::shape(
+            name,
+            format!(
+                "lhs has {} contracting dimensions {:?}, rhs has {} {:?}",
+                dims.lhs_contract.len(),
+                dims.lhs_contract,
+                dims.rhs_contract.len(),
+                dims.rhs_contract
+            ),
+            ins,
+        ));
+    }
+    check_dims(name, "lhs", l, &dims.lhs_batch, &dims.lhs_contract, ins)?;
+    check_dims(name, "rhs", r, &dims.rhs_batch, &dims.rhs_contract, ins)?;
+    for (what, ld, rd) in [
+        ("batch", &dims.lhs_batch, &dims.rhs_batch),
+        ("contracting", &dims.lhs_contract, &dims.rhs_contract),
+    ] {
+        for (&a, &b) in ld.iter().zip(rd.iter()) {
+            if l.dims()[a] != r.dims()[b] {
+                return Err(Error::shape(
+                    name,
+                    format!(
+                        "{what} dimension sizes differ: lhs dim {a} has size {}, rhs dim {b} has size {}",
+                        l.dims()[a],
+                        r.dims()[b]
+                    ),
+                    ins,
+                ));
+            }
+        }
+    }
+    let mut shape: Vec<usize> = dims.lhs_batch.iter().map(|&a| l.dims()[a]).collect();
+    shape.extend(
+        free_dims(l.rank(), &dims.lhs_batch, &dims.lhs_contract)
+            .iter()
+            .map(|&a| l.dims()[a]),
+    );
+    shape.extend(
+        free_dims(r.rank(), &dims.rhs_batch, &dims.rhs_contract)
+            .iter()
+            .map(|&a| r.dims()[a]),
+    );
+    Ok(AVal::new(shape, out))
+}
+
+/// The typing rule of the dot family.
+pub fn rule(op: &Op, ins: &[AVal]) -> Result<Vec<AVal>> {
+    match op {
+        Op::DotGeneral { dims, out, .. } => Ok(vec![dot_rule(dims, *out, ins)?]),
+        _ => Err(super::unreachable_op(op)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lowering
+// ---------------------------------------------------------------------------------------------
+
+fn precision_name(p: Precision) -> &'static str {
+    match p {
+        Precision::Default => "DEFAULT",
+        Precision::High => "HIGH",
+        Precision::Highest => "HIGHEST",
+    }
+}
+
+/// The `dot_dimension_numbers` attribute as MLIR prints it (empty lists omitted).
+pub fn dot_dims_attr(d: &DotDims) -> String {
+    let mut parts = Vec::new();
+    for (key, v) in [
+        ("lhs_batching_dimensions", &d.lhs_batch),
+        ("rhs_batching_dimensions", &d.rhs_batch),
+        ("lhs_contracting_dimensions", &d.lhs_contract),
+        ("rhs_contracting_dimensions", &d.rhs_contract),
+    ] {
+        if !v.is_empty() {
+            parts.push(format!("{key} = {}", int_list(v)));
+        }
+    }
+    format!("#stablehlo.dot<{}>", parts.join(", "))
+}
+
+/// The lowering of the dot family.
+pub fn lower(op: &Op, cx: &mut LowerCtx, ins: &[V], outs: &[AVal]) -> Result<Vec<V>> {
+    let (
+        Op::DotGeneral {
+            dims, precision, ..
+        },
+        Some(out),
+    ) = (op, outs.first())
+    else {
+        return Err(super::unreachable_op(op));
+    };
+    let p = precision_name(*precision);
+    let attrs = format!(
+        "dot_dimension_numbers = {}, precision_config = [#stablehlo<precision {p}>, #stablehlo<precision {p}>]",
+        dot_dims_attr(dims)
+    );
+    let refs: Vec<&V> = ins.iter().collect();
+    Ok(vec![cx.op1(
+        "stablehlo.dot_general",
+        &refs,
+        &attrs,
+        out.clone(),
+    )])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel
+// ---------------------------------------------------------------------------------------------
+
+/// Merges a group of dimensions (outermost first) into one (size, stride), if their strides
+/// allow it; size-1 dimensions are ignored.
+fn merge_group(dims: &[usize], strides: &[usize], group: &[usize]) -> Option<(usize, usize)> {
+    let mut size = 1usize;
+    let mut stride = 0usize;
+    let mut expect: Option<usize> = None;
+    for &a in group.iter().rev() {
+        let d = dims[a];
+        if d == 1 {
+            continue;
+        }
+        match expect {
+            None => stride = strides[a],
+            Some(e) if e == strides[a] => {}
+            Some(_) => return None,
+        }
+        size *= d;
+        expect = Some(strides[a] * d);
+    }
+    Some((size, stride))
+}
+
+/// A 3-d operand `[g0, g1, g2]` (each group of dims merged): a strided view of the data when
+/// the groups merge, else a copy in that order.
+enum Operand3<'a, T> {
+    View(&'a [T], [usize; 3], [usize; 3]),
+    Owned(Vec<T>, [usize; 3]),
+}
+
+impl<'a, T: Copy> Operand3<'a, T> {
+    fn new(data: &'a [T], dims: &[usize], groups: [&[usize]; 3]) -> Result<Self> {
+        let strides = crate::shape::Shape::new(dims.to_vec()).strides();
+        let merged: Option<Vec<(usize, usize)>> = groups
+            .iter()
+            .map(|g| merge_group(dims, &strides, g))
+            .collect();
+        if let Some(m) = merged {
+            return Ok(Operand3::View(
+                data,
+                [m[0].0, m[1].0, m[2].0],
+                [m[0].1, m[1].1, m[2].1],
+            ));
+        }
+        let perm: Vec<usize> = groups.iter().flat_map(|g| g.iter().copied()).collect();
+        let view = ArrayViewD::from_shape(IxDyn(dims), data)
+            .map_err(|e| Error::backend("interpreter", format!("dot_general: {e}")))?;
+        let v: Vec<T> = view.permuted_axes(IxDyn(&perm)).iter().copied().collect();
+        let size = |g: &[usize]| g.iter().map(|&a| dims[a]).product::<usize>();
+        Ok(Operand3::Owned(
+            v,
+            [size(groups[0]), size(groups[1]), size(groups[2])],
+        ))
+    }
+
+    fn view(&self) -> Result<ArrayView3<'_, T>> {
+        let r = match self {
+            Operand3::View(d, s, st) => {
+                ArrayView3::from_shape((s[0], s[1], s[2]).strides((st[0], st[1], st[2])), d)
+            }
+            Operand3::Owned(v, s) => ArrayView3::from_shape((s[0], s[1], s[2]), v),
+        };
+        r.map_err(|e| Error::backend("interpreter", format!("dot_general: {e}")))
+    }
+}
+
+/// Batched GEMM: `out[b, m, n] = sum_k lhs[b, m, k] * rhs[b, k, n]` over operands given with
+/// their dims and (batch, free, contract) groups.
+fn gemm<T: LinalgScalar>(
+    lhs: &[T],
+    ldims: &[usize],
+    rhs: &[T],
+    rdims: &[usize],
+    dims: &DotDims,
+) -> Result<Vec<T>> {
+    let lfree = free_dims(ldims.len(), &dims.lhs_batch, &dims.lhs_contract);
+    let rfree = free_dims(rdims.len(), &dims.rhs_batch, &dims.rhs_contract);
+    let size = |d: &[usize], g: &[usize]| g.iter().map(|&a| d[a]).product::<usize>();
+    let (nb, m, k) = (
+        size(ldims, &dims.lhs_batch),
+        size(ldims, &lfree),
+        size(ldims, &dims.lhs_contract),
+    );
+    let n = size(rdims, &rfree);
+    if nb * m * n == 0 || k == 0 {
+        return Ok(vec![T::zero(); nb * m * n]);
+    }
+    let a = Operand3::new(lhs, ldims, [&dims.lhs_batch, &lfree, &dims.lhs_contract])?;
+    let b = Operand3::new(rhs, rdims, [&dims.rhs_batch, &dims.rhs_contract, &rfree])?;
+    let (av, bv) = (a.view()?, b.view()?);
+    let mut out = vec![T::zero(); nb * m * n];
+    for (bi, chunk) in out.chunks_mut(m * n).enumerate() {
+        let mut c = ArrayViewMut2::from_shape((m, n), chunk)
+            .map_err(|e| Error::backend("interpreter", format!("dot_general: {e}")))?;
+        let a2: ArrayView2<T> = av.index_axis(Axis(0), bi);
+        let b2: ArrayView2<T> = bv.index_axis(Axis(0), bi);
+        general_mat_mul(T::one(), &a2, &b2, T::zero(), &mut c);
+    }
+    Ok(out)
+}
+
+fn slice_or_convert<T: Element>(l: &Literal) -> std::borrow::Cow<'_, [T]> {
+    match l.as_slice::<T>() {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => {
+            let d = convert_data(l.data(), T::DTYPE);
+            std::borrow::Cow::Owned(T::unwrap(&d).map(|s| s.to_vec()).unwrap_or_default())
+        }
+    }
+}
+
+fn to_wrapping(d: &Data) -> Vec<Wrapping<i64>> {
+    let v: Vec<i64> = match d {
+        Data::I8(v) => v.iter().map(|&x| x as i64).collect(),
+        Data::I32(v) => v.iter().map(|&x| x as i64).collect(),
+        Data::I64(v) => v.clone(),
+        Data::U8(v) => v.iter().map(|&x| x as i64).collect(),
+        Data::U32(v) => v.iter().map(|&x| x as i64).collect(),
+        _ => Vec::new(),
+    };
+    v.into_iter().map(Wrapping).collect()
+}
+
+fn eval_dot(dims: &DotDims, out: &AVal, l: &Literal, r: &Literal) -> Result<Literal> {
+    let d = l.dtype();
+    let (ld, rd) = (l.dims(), r.dims());
+    let data = if d.is_complex() {
+        let (a, b) = (
+            slice_or_convert::<Complex32>(l),
+            slice_or_convert::<Complex32>(r),
+        );
+        Data::C64(gemm(&a, ld, &b, rd, dims)?)
+    } else if d.is_int() {
+        let (a, b) = (to_wrapping(l.data()), to_wrapping(r.data()));
+        let v = gemm(&a, ld, &b, rd, dims)?;
+        Data::I64(v.into_iter().map(|w| w.0).collect())
+    } else if d == DType::F64 || out.dtype == DType::F64 {
+        let (a, b) = (slice_or_convert::<f64>(l), slice_or_convert::<f64>(r));
+        Data::F64(gemm(&a, ld, &b, rd, dims)?)
+    } else {
+        let (a, b) = (slice_or_convert::<f32>(l), slice_or_convert::<f32>(r));
+        Data::F32(gemm(&a, ld, &b, rd, dims)?)
+    };
+    Literal::new(out.shape.clone(), convert_data(&data, out.dtype))
+}
+
+/// The interpreter kernel of the dot family.
+pub fn eval(op: &Op, ins: &[&Literal]) -> Result<Vec<Literal>> {
+    let Op::DotGeneral { dims, out, .. } = op else {
+        return Err(super::unreachable_op(op));
+    };
+    let avals: Vec<AVal> = ins.iter().map(|l| l.aval()).collect();
+    let aval = dot_rule(dims, *out, &avals)?;
+    Ok(vec![eval_dot(dims, &aval, ins[0], ins[1])?])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor API
+// ---------------------------------------------------------------------------------------------
+
+/// Parsed two-operand einsum spec.
+struct EinsumPlan {
+    dims: DotDims,
+    /// Axes of each operand summed away before the dot (letters absent elsewhere).
+    pre_sum: [Vec<usize>; 2],
+    /// Permutation of the dot_general result into the output order.
+    perm: Vec<usize>,
+}
+
+fn einsum_plan(spec: &str, shapes: [&[usize]; 2]) -> std::result::Result<EinsumPlan, String> {
+    let s: String = spec.chars().filter(|c| !c.is_whitespace()).collect();
+    if s.contains("...") {
+        return Err("ellipsis (`...`) is not supported".into());
+    }
+    let (ins, out) = s
+        .split_once("->")
+        .ok_or("the spec needs an explicit output (`->`)")?;
+    let ops: Vec<&str> = ins.split(',').collect();
+    if ops.len() != 2 {
+        return Err(format!(
+            "only two-operand specs are supported, got {}",
+            ops.len()
+        ));
+    }
+    let letters: Vec<Vec<char>> = ops.iter().map(|o| o.chars().collect()).collect();
+    let outl: Vec<char> = out.chars().collect();
+    for (i, l) in letters.iter().enumerate() {
+        if let Some(c) = l.iter().find(|c| !c.is_ascii_alphabetic()) {
+            return Err(format!("invalid character `{c}` in operand {i}"));
+        }
+        if l.len() != shapes[i].len() {
+            return Err(format!(
+                "operand {i} has rank {} but its subscripts `{}` name {} axes",
+                shapes[i].len(),
+                ops[i],
+                l.len()
+            ));
+        }
+        for (j, c) in l.iter().enumerate() {
+            if l[..j].contains(c) {
+                return Err(format!(
+                    "letter `{c}` repeats in operand {i} (diagonals are not supported)"
+                ));
+            }
+        }
+    }
+    for (j, c) in outl.iter().enumerate() {
+        if !c.is_ascii_alphabetic() {
+            return Err(format!("invalid character `{c}` in the output"));
+        }
+        if outl[..j].contains(c) {
+            return Err(format!("letter `{c}` repeats in the output"));
+        }
+        if !letters[0].contains(c) && !letters[1].contains(c) {
+            return Err(format!("output letter `{c}` appears in no operand"));
+        }
+    }
+    let (a, b) = (&letters[0], &letters[1]);
+    let pos = |l: &[char], c: char| l.iter().position(|&x| x == c);
+    // Letters summed away from one operand alone.
+    let mut pre_sum: [Vec<usize>; 2] = [vec![], vec![]];
+    for (i, (l, other)) in [(a, b), (b, a)].into_iter().enumerate() {
+        for (j, c) in l.iter().enumerate() {
+            if !other.contains(c) && !outl.contains(c) {
+                pre_sum[i].push(j);
+            }
+        }
+    }
+    let kept = |i: usize, l: &[char]| -> Vec<char> {
+        l.iter()
+            .enumerate()
+            .filter(|(j, _)| !pre_sum[i].contains(j))
+            .map(|(_, &c)| c)
+            .collect()
+    };
+    let (ka, kb) = (kept(0, a), kept(1, b));
+    let mut dims = DotDims::default();
+    let mut result: Vec<char> = Vec::new();
+    for &c in &ka {
+        if let Some(jb) = pos(&kb, c) {
+            let ja = pos(&ka, c).unwrap_or(0);
+            if shapes[0][pos(a, c).unwrap_or(0)] != shapes[1][pos(b, c).unwrap_or(0)] {
+                return Err(format!(
+                    "letter `{c}` has size {} in operand 0 and {} in operand 1",
+                    shapes[0][pos(a, c).unwrap_or(0)],
+                    shapes[1][pos(b, c).unwrap_or(0)]
+                ));
+            }
+            if outl.contains(&c) {
+                dims.lhs_batch.push(ja);
+                dims.rhs_batch.push(jb);
+                result.push(c);
+            } else {
+                dims.lhs_contract.push(ja);
+                dims.rhs_contract.push(jb);
+            }
+        }
+    }
+    result.extend(ka.iter().filter(|c| !kb.contains(c)));
+    result.extend(kb.iter().filter(|c| !ka.contains(c)));
+    let perm: Vec<usize> = outl
+        .iter()
+        .map(|c| pos(&result, *c).ok_or(format!("output letter `{c}` is lost")))
+        .collect::<std::result::Result<_, _>>()?;
+    if perm.len() != result.len() {
+        return Err("every letter kept by both operands must appear in the output".into());
+    }
+    Ok(EinsumPlan {
+        dims,
+        pre_sum,
+        perm,
+    })
+}
+
+impl Tensor {
+    /// `dot_general` with dimension numbers and a result (accumulation) dtype, default precision.
+    /// Result dims: batch, then self's free dims, then `rhs`'s free dims.
+    #[track_caller]
+    pub fn dot_general(&self, rhs: &Tensor, dims: DotDims, out: DType) -> Tensor {
+        apply1(
+            Op::DotGeneral {
+                dims,
+                precision: Precision::Default,
+                out,
+            },
+            &[self, rhs],
+            CallSite::here(),
+        )
+    }
+
+    /// `dot_general` with an explicit precision hint.
+    #[track_caller]
+    pub fn dot_general_with(
+        &self,
+        rhs: &Tensor,
+        dims: DotDims,
+        precision: Precision,
+        out: DType,
+    ) -> Tensor {
+        apply1(
+            Op::DotGeneral {
+                dims,
+                precision,
+                out,
+            },
+            &[self, rhs],
+            CallSite::here(),
+        )
+    }
+
+    /// Matrix product with numpy semantics (rank >= 1; leading dims broadcast); the result has
+    /// the operands' dtype (narrow floats still accumulate in f32 inside the kernel).
+    #[track_caller]
+    pub fn matmul(&self, rhs: &Tensor) -> Tensor {
+        self.matmul_impl(rhs, self.dtype(), CallSite::here())
+    }
+
+    /// Matrix product whose result (and accumulation) dtype is `acc`, e.g. bf16 x bf16 -> f32.
+    #[track_caller]
+    pub fn matmul_acc(&self, rhs: &Tensor, acc: DType) -> Tensor {
+        self.matmul_impl(rhs, acc, CallSite::here())
+    }
+
+    fn matmul_impl(&self, rhs: &Tensor, out: DType, site: CallSite) -> Tensor {
+        let apply = |a: &Tensor, b: &Tensor, dims: DotDims| {
+            apply1(
+                Op::DotGeneral {
+                    dims,
+                    precision: Precision::Default,
+                    out,
+                },
+                &[a, b],
+                site,
+            )
+        };
+        let err = |msg: String| {
+            apply_error(
+                Error::shape("matmul", msg, &[self.aval(), rhs.aval()]),
+                self.aval().with_dtype(out),
+                site,
+            )
+        };
+        if let Some(e) = self.error().or(rhs.error()) {
+            return Tensor::poison(self.aval(), e.clone());
+        }
+        let (a, b) = (self.dims(), rhs.dims());
+        let (ra, rb) = (a.len(), b.len());
+        if ra == 0 || rb == 0 {
+            return err("operands must have rank >= 1".into());
+        }
+        let ka = a[ra - 1];
+        let kb = if rb == 1 { b[0] } else { b[rb - 2] };
+        if ka != kb {
+            return err(format!("contracting dimensions differ ({ka} vs {kb})"));
+        }
+        let dims = |lb: Vec<usize>, lc: usize, rc: usize| DotDims {
+            rhs_batch: lb.clone(),
+            lhs_batch: lb,
+            lhs_contract: vec![lc],
+            rhs_contract: vec![rc],
+        };
+        if rb == 1 || rb == 2 {
+            // (..., M, K) x (K[, N]): no batch dims needed.
+            return apply(self, rhs, dims(vec![], ra - 1, 0));
+        }
+        // rhs has batch dims: broadcast both to common leading dims.
+        let (lead_a, lead_b) = if ra == 1 {
+            (&[][..], &b[..rb - 2])
+        } else {
+            (&a[..ra - 2], &b[..rb - 2])
+        };
+        let Some(batch) = super::layout::broadcast_shapes(lead_a, lead_b) else {
+            return err("batch dimensions are not broadcastable".into());
+        };
+        let nb = batch.len();
+        let lhs = if ra == 1 {
+            // (K) -> (batch, 1, K), squeezed afterwards.
+            let mut s = batch.clone();
+            s.extend([1, ka]);
+            self.broadcast_to(&s)
+        } else {
+            let mut s = batch.clone();
+            s.extend_from_slice(&a[ra - 2..]);
+            self.broadcast_to(&s)
+        };
+        let mut s = batch.clone();
+        s.extend_from_slice(&b[rb - 2..]);
+        let r = rhs.broadcast_to(&s);
+        let bd: Vec<usize> = (0..nb).collect();
+        let res = apply(&lhs, &r, dims(bd, nb + 1, nb));
+        if ra == 1 {
+            let mut s = batch;
+            s.push(b[rb - 1]);
+            return res.reshape(&s);
+        }
+        res
+    }
+
+    /// Two-operand einsum (`"bij,bjk->bik"`, `"bhqd,bhkd->bhqk"`, `"gsm,gsec->egcm"`, ...):
+    /// letters in both operands and the output are batch dims, in both operands only are
+    /// contracted, in one operand and the output are free, in one operand only are summed.
+    /// The result has the operands' dtype. Errors on ellipses, repeated letters, implicit output.
+    #[track_caller]
+    pub fn einsum<T: Borrow<Tensor>>(spec: &str, operands: &[T]) -> Tensor {
+        let site = CallSite::here();
+        let ops: Vec<&Tensor> = operands.iter().map(|t| t.borrow()).collect();
+        let fallback = ops
+            .first()
+            .map(|t| t.aval())
+            .unwrap_or_else(|| AVal::scalar(DType::F32));
+        if let Some(e) = ops.iter().find_map(|t| t.error()) {
+            return Tensor::poison(fallback, e.clone());
+        }
+        let avals: Vec<AVal> = ops.iter().map(|t| t.aval()).collect();
+        let planned = match ops.as_slice() {
+            [a, b] => einsum_plan(spec, [&a.dims(), &b.dims()]).map(|p| (p, *a, *b)),
+            _ => Err(format!(
+                "only two-operand specs are supported, got {} operands",
+                ops.len()
+            )),
+        };
+        let (plan, a, b) = match planned {
+            Ok(x) => x,
+            Err(m) => {
+                return apply_error(
+                    Error::shape("einsum", format!("`{spec}`: {m}"), &avals),
+                    fallback,
+                    site,
+                )
+            }
+        };
+        let pre = |t: &Tensor, axes: &[usize]| {
+            if axes.is_empty() {
+                t.clone()
+            } else {
+                t.reduce_at(crate::ir::ReduceKind::Sum, axes, site)
+            }
+        };
+        let (a, b) = (pre(a, &plan.pre_sum[0]), pre(b, &plan.pre_sum[1]));
+        let d = a.dtype();
+        let r = apply1(
+            Op::DotGeneral {
+                dims: plan.dims,
+                precision: Precision::Default,
+                out: d,
+            },
+            &[&a, &b],
+            site,
+        );
+        if plan.perm.iter().enumerate().all(|(i, &p)| i == p) {
+            r
+        } else {
+            apply1(Op::Transpose(plan.perm), &[&r], site)
+        }
+    }
 }
