@@ -1,0 +1,13 @@
+//! rax-nn: layers and models as pure functions over parameter trees (`Tree`s of `Tensor`s).
+//! A model is a parameter struct plus functions `(cfg, params, inputs) -> outputs`; nothing here
+//! holds state. Precision-sensitive parameters (norm scales) are declared `Sensitive` where the
+//! layer creates them, so the dtype policy keeps them f32.
+//!
+//! Depends on rax-core only.
+#![warn(missing_docs)]
+
+#[macro_use]
+mod tree_struct;
+pub mod checkpoint;
+pub mod layers;
+pub mod lm;
