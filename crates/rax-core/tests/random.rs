@@ -86,7 +86,7 @@ fn samplers_match_jax() {
     );
     let n = k.normal(&[4], DType::F32).to_vec::<f32>().unwrap();
     let want = [
-        -0.02830461598932743f32,
+        -0.02830461598932743f64,
         0.4671318531036377,
         0.2957029640674591,
         0.15354591608047485,
@@ -94,7 +94,7 @@ fn samplers_match_jax() {
     for (g, w) in n.iter().zip(want) {
         // XLA's erf_inv polynomial vs rax's accurate kernel: a few ulps.
         assert!(
-            (g - w).abs() <= 8.0 * f32::EPSILON * w.abs().max(0.0625),
+            (*g as f64 - w).abs() <= 8.0 * f32::EPSILON as f64 * w.abs().max(0.0625),
             "{g} vs {w}"
         );
     }
@@ -103,14 +103,14 @@ fn samplers_match_jax() {
         .to_vec::<f32>()
         .unwrap();
     let want = [
-        -0.01932193711400032f32,
+        -0.01932193711400032f64,
         0.3126998543739319,
         0.20030078291893005,
         0.10460413247346878,
     ];
     for (g, w) in t.iter().zip(want) {
         assert!(
-            (g - w).abs() <= 8.0 * f32::EPSILON * w.abs().max(0.0625),
+            (*g as f64 - w).abs() <= 8.0 * f32::EPSILON as f64 * w.abs().max(0.0625),
             "{g} vs {w}"
         );
     }
