@@ -320,6 +320,49 @@ pub enum Op {
     },
     /// Identity that blocks reordering across it (used by remat).
     OptimizationBarrier,
+    /// Calls `body` on the operands (inlined when lowered and interpreted). `kind` says how
+    /// transformations treat it: `stop_gradient`, `checkpoint_name`, `checkpoint` (remat) and
+    /// `custom_vjp` are calls (see `autodiff`).
+    Call {
+        /// The callee.
+        body: Arc<Graph>,
+        /// What the call means to transformations.
+        kind: CallKind,
+    },
+}
+
+/// Which values a `checkpoint` (remat) keeps from the forward pass; the others are recomputed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RematPolicy {
+    /// Save nothing: recompute the whole body in the backward pass.
+    NothingSaveable,
+    /// Save the results of `dot_general`s (no batch dims, like `dots_with_no_batch_dims_saveable`
+    /// is not distinguished: every dot is saved).
+    DotsSaveable,
+    /// Save the values named with `checkpoint_name` in this list.
+    SaveNames(Vec<String>),
+    /// Save everything (no recomputation; the same as not checkpointing).
+    Everything,
+}
+
+/// How transformations treat an `Op::Call`.
+#[derive(Clone, Debug)]
+pub enum CallKind {
+    /// The identity whose cotangent is zero (`stop_gradient`); body is the identity.
+    StopGradient,
+    /// The identity naming a value for remat policies (`checkpoint_name`).
+    Name(String),
+    /// Rematerialized call: the backward pass recomputes the body (values allowed by the policy
+    /// are taken from the forward pass), behind an `optimization_barrier`.
+    Checkpoint(RematPolicy),
+    /// User-defined VJP: `fwd(operands) -> (outputs..., residuals...)` and
+    /// `bwd(operands..., residuals..., output cotangents...) -> operand cotangents`.
+    CustomVjp {
+        /// Forward with residuals.
+        fwd: Arc<Graph>,
+        /// Backward.
+        bwd: Arc<Graph>,
+    },
 }
 
 /// One operation: an op applied to input values, defining output values.
@@ -378,7 +421,7 @@ impl Graph {
                 1 + match &n.op {
                     Op::While { cond, body } => cond.deep_node_count() + body.deep_node_count(),
                     Op::Cond { branches } => branches.iter().map(|b| b.deep_node_count()).sum(),
-                    Op::Scan { body, .. } => body.deep_node_count(),
+                    Op::Scan { body, .. } | Op::Call { body, .. } => body.deep_node_count(),
                     _ => 0,
                 }
             })

@@ -6,6 +6,7 @@
 //! Higher crates (runtime, nn, optim) depend on this one; it depends on no rax crate.
 #![warn(missing_docs)]
 
+pub mod autodiff;
 pub mod dtype;
 pub mod error;
 pub mod float8;
@@ -19,6 +20,7 @@ pub mod shape;
 pub mod trace;
 pub mod tree;
 
+pub use autodiff::{grad, stop_gradient, value_and_grad, vjp};
 pub use dtype::DType;
 pub use error::{CallSite, Error, Result};
 pub use ir::{Graph, Op, Value};

@@ -484,6 +484,150 @@ impl<T: Tree> Tree for BTreeMap<String, T> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Filtering and partitioning (like `eqx.filter` / `eqx.partition` / `eqx.combine`)
+// ---------------------------------------------------------------------------------------------
+
+/// A view of a tree that exposes only the leaves selected by a mask (one flag per leaf, in
+/// flatten order). This is rax's answer to equinox's `None` placeholders: the hidden leaves stay
+/// in the template (so the view still knows the full structure and can be rebuilt), but they are
+/// invisible to `flatten`, `tree_map`, `grad` and every other `Tree` consumer. The mask is part
+/// of the structure string, so two views with different masks have different signatures.
+///
+/// Typical use: differentiate only the trainable part of a model,
+/// `let (params, frozen) = partition(&model, is_floating);`
+/// `value_and_grad(|p: &Partition<M>| loss(&combine(p, &frozen)?))(&params)`.
+#[derive(Clone, Debug)]
+pub struct Partition<T> {
+    /// The full tree (hidden leaves included).
+    pub tree: T,
+    /// `mask[i]` is true when leaf `i` (flatten order) is visible.
+    pub mask: Vec<bool>,
+}
+
+impl<T: Tree> Partition<T> {
+    /// The full tree (visible and hidden leaves).
+    pub fn into_inner(self) -> T {
+        self.tree
+    }
+}
+
+impl<T: Tree> Tree for Partition<T> {
+    fn for_each_leaf(&self, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Tensor)) {
+        let mut i = 0;
+        self.tree.for_each_leaf(path, &mut |p, x| {
+            if self.mask.get(i).copied().unwrap_or(false) {
+                f(p, x)
+            }
+            i += 1;
+        })
+    }
+    fn map_leaves(
+        &self,
+        path: &mut Vec<String>,
+        f: &mut dyn FnMut(&[String], &Tensor) -> Tensor,
+    ) -> Self {
+        let mut i = 0;
+        let tree = self.tree.map_leaves(path, &mut |p, x| {
+            let keep = self.mask.get(i).copied().unwrap_or(false);
+            i += 1;
+            if keep {
+                f(p, x)
+            } else {
+                x.clone()
+            }
+        });
+        Partition {
+            tree,
+            mask: self.mask.clone(),
+        }
+    }
+    fn write_structure(&self, out: &mut String) {
+        out.push_str("Partition[");
+        for &m in &self.mask {
+            out.push(if m { '1' } else { '0' });
+        }
+        out.push_str("](");
+        self.tree.write_structure(out);
+        out.push(')');
+    }
+}
+
+/// One flag per leaf (flatten order): `pred(dotted path, leaf)`.
+pub fn leaf_mask<T: Tree>(t: &T, mut pred: impl FnMut(&str, &Tensor) -> bool) -> Vec<bool> {
+    let mut v = Vec::new();
+    t.for_each_leaf(&mut Vec::new(), &mut |p, x| v.push(pred(&p.join("."), x)));
+    v
+}
+
+/// The view of `t` exposing the leaves for which `pred(path, leaf)` holds.
+pub fn filter<T: Tree + Clone>(t: &T, pred: impl FnMut(&str, &Tensor) -> bool) -> Partition<T> {
+    Partition {
+        tree: t.clone(),
+        mask: leaf_mask(t, pred),
+    }
+}
+
+/// Splits `t` into the view of the leaves satisfying `pred` and the view of the others.
+pub fn partition<T: Tree + Clone>(
+    t: &T,
+    pred: impl FnMut(&str, &Tensor) -> bool,
+) -> (Partition<T>, Partition<T>) {
+    let mask = leaf_mask(t, pred);
+    let rest = mask.iter().map(|m| !m).collect();
+    (
+        Partition {
+            tree: t.clone(),
+            mask,
+        },
+        Partition {
+            tree: t.clone(),
+            mask: rest,
+        },
+    )
+}
+
+/// Rebuilds the full tree taking each leaf from whichever view exposes it (`a` first). Errors
+/// when the views' trees differ in structure or a leaf is exposed by neither.
+pub fn combine<T: Tree>(a: &Partition<T>, b: &Partition<T>) -> Result<T> {
+    let (sa, sb) = (structure(&a.tree), structure(&b.tree));
+    if sa != sb {
+        return Err(Error::data(
+            "combine",
+            format!("the partitions have different structures: {sa} vs {sb}"),
+        ));
+    }
+    let (la, lb) = (flatten(&a.tree), flatten(&b.tree));
+    let mut leaves = Vec::with_capacity(la.len());
+    for (i, (x, y)) in la.into_iter().zip(lb).enumerate() {
+        let (ma, mb) = (
+            a.mask.get(i).copied().unwrap_or(false),
+            b.mask.get(i).copied().unwrap_or(false),
+        );
+        if ma {
+            leaves.push(x);
+        } else if mb {
+            leaves.push(y);
+        } else {
+            return Err(Error::data(
+                "combine",
+                format!("leaf {i} is hidden in both partitions"),
+            ));
+        }
+    }
+    unflatten(&a.tree, leaves)
+}
+
+/// Predicate: the leaf has a real floating dtype (f8/f16/bf16/f32/f64).
+pub fn is_floating(_path: &str, t: &Tensor) -> bool {
+    t.dtype().is_float()
+}
+
+/// Predicate: the leaf is floating or complex (what `grad` differentiates).
+pub fn is_inexact(_path: &str, t: &Tensor) -> bool {
+    t.dtype().is_inexact()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,5 +670,26 @@ mod tests {
         );
         let sum = tree_map2(&tree, &back, |a, b| a + b).unwrap();
         assert_eq!(flatten(&sum)[0].to_vec::<f32>().unwrap(), vec![6.0, 6.0]);
+    }
+
+    #[test]
+    fn partition_and_combine() {
+        let t = (
+            Tensor::full(&[2], 1.0, DType::F32),
+            Tensor::full(&[2], 2.0, DType::I32),
+            Tensor::full(&[], 3.0, DType::BF16),
+        );
+        let (fl, rest) = partition(&t, is_floating);
+        assert_eq!(leaf_paths(&fl), vec!["0", "2"]);
+        assert_eq!(leaf_paths(&rest), vec!["1"]);
+        assert_ne!(structure(&fl), structure(&rest));
+        let fl2 = tree_map(&fl, |x| x * 10.0);
+        let back = combine(&fl2, &rest).unwrap();
+        assert_eq!(back.0.to_vec::<f32>().unwrap(), vec![10.0, 10.0]);
+        assert_eq!(back.1.to_vec::<i32>().unwrap(), vec![2, 2]);
+        let only = filter(&t, |p, _| p == "1");
+        assert_eq!(flatten(&only).len(), 1);
+        let e = combine(&only, &only.clone()).unwrap_err().to_string();
+        assert!(e.contains("hidden in both"), "{e}");
     }
 }

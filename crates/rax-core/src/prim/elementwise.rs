@@ -1372,3 +1372,142 @@ impl std::ops::BitXor for &Tensor {
         self.xor(rhs)
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// VJP rules (as in JAX; complex cotangents use JAX's transpose convention, no conjugation)
+// ---------------------------------------------------------------------------------------------
+
+/// `select(x == z, 1, 0) / select(y == z, 2, 1)`: JAX's tie-splitting mask for max/min.
+fn balanced_eq(x: &Tensor, z: &Tensor, y: &Tensor) -> Tensor {
+    let num = Tensor::select(&x.eq(z), &z.scalar_like(1.0), &z.scalar_like(0.0));
+    let den = Tensor::select(&y.eq(z), &z.scalar_like(2.0), &z.scalar_like(1.0));
+    num / den
+}
+
+/// `select(x == 0, 1, x)`.
+fn replace_zero(x: &Tensor) -> Tensor {
+    Tensor::select(&x.eq(&x.scalar_like(0.0)), &x.scalar_like(1.0), x)
+}
+
+fn unary_vjp(u: UnaryOp, x: &Tensor, z: &Tensor, g: &Tensor) -> Option<Tensor> {
+    use UnaryOp::*;
+    Some(match u {
+        Neg => g.neg(),
+        Abs => {
+            if x.dtype().is_complex() {
+                let mag = Tensor::complex(&replace_zero(z), &crate::autodiff::zeros_like(z));
+                let gc = Tensor::complex(g, &crate::autodiff::zeros_like(g));
+                gc * (crate::autodiff::conj(x) / mag)
+            } else {
+                Tensor::select(&x.ge(&x.scalar_like(0.0)), g, &g.neg())
+            }
+        }
+        Sign | Floor | Ceil | Round | IsFinite | Not => return None,
+        Exp => g * z,
+        Expm1 => g * (z + 1.0),
+        Log => g / x,
+        Log1p => g / (x + 1.0),
+        Sqrt => g * (z.scalar_like(0.5) / z),
+        Rsqrt => g * ((z / x) * -0.5),
+        Tanh => (g + g * z) * (1.0 - z),
+        Logistic => g * (z * (1.0 - z)),
+        Sin => g * x.cos(),
+        Cos => g.neg() * x.sin(),
+        Erf => g * ((x * x).neg().exp() * std::f64::consts::FRAC_2_SQRT_PI),
+        ErfInv => g * ((z * z).exp() * (std::f64::consts::PI.sqrt() / 2.0)),
+        Real => Tensor::complex(g, &crate::autodiff::zeros_like(g)),
+        Imag => Tensor::complex(&crate::autodiff::zeros_like(g), &g.neg()),
+    })
+}
+
+fn binary_vjp(b: BinaryOp, x: &Tensor, y: &Tensor, z: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
+    use BinaryOp::*;
+    match b {
+        Add => vec![Some(g.clone()), Some(g.clone())],
+        Sub => vec![Some(g.clone()), Some(g.neg())],
+        Mul => vec![Some(g * y), Some(g * x)],
+        Div => vec![Some(g / y), Some((g.neg() * x) / (y * y))],
+        Rem => {
+            let q = x / y;
+            let trunc = q.sign() * q.abs().floor();
+            vec![Some(g.clone()), Some(g.neg() * trunc)]
+        }
+        Pow => {
+            let zero = crate::autodiff::zeros_like(y);
+            let jac_x = Tensor::select(&y.eq(&zero), &zero, &(replace_zero(y) * x.pow(&(y - 1.0))));
+            vec![Some(g * jac_x), Some(g * (replace_zero(x).log() * z))]
+        }
+        Max | Min => vec![
+            Some(g * balanced_eq(x, z, y)),
+            Some(g * balanced_eq(y, z, x)),
+        ],
+        Atan2 => {
+            let d = x * x + y * y;
+            vec![Some(g * y / &d), Some(g.neg() * x / &d)]
+        }
+        Complex => vec![Some(g.real()), Some(g.imag().neg())],
+        And | Or | Xor | ShiftLeft | ShiftRightLogical | ShiftRightArithmetic => vec![None, None],
+    }
+}
+
+/// The VJP rules of the elementwise family. `sign`, rounding, comparisons, bitwise ops and
+/// `bitcast_convert` have zero cotangents. A `convert` cotangent is converted back to the
+/// operand's dtype (through `real` when the conversion went real -> complex).
+pub fn vjp(
+    op: &Op,
+    ins: &[Tensor],
+    outs: &[Tensor],
+    cts: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    let (Some(Some(g)), Some(z)) = (cts.first(), outs.first()) else {
+        return Ok(vec![None; ins.len()]);
+    };
+    let arity_err = || super::unreachable_op(op);
+    let r = match op {
+        Op::Unary(u) => vec![unary_vjp(*u, ins.first().ok_or_else(arity_err)?, z, g)],
+        Op::Binary(b) => {
+            let (Some(x), Some(y)) = (ins.first(), ins.get(1)) else {
+                return Err(arity_err());
+            };
+            binary_vjp(*b, x, y, z, g)
+        }
+        Op::Compare(_) => vec![None, None],
+        Op::Select => {
+            let p = ins.first().ok_or_else(arity_err)?;
+            let zero = crate::autodiff::zeros_like(g);
+            vec![
+                None,
+                Some(Tensor::select(p, g, &zero)),
+                Some(Tensor::select(p, &zero, g)),
+            ]
+        }
+        Op::Clamp => {
+            let (Some(lo), Some(x), Some(hi)) = (ins.first(), ins.get(1), ins.get(2)) else {
+                return Err(arity_err());
+            };
+            let zero = crate::autodiff::zeros_like(g);
+            let ct_lo = Tensor::select(&(&lo.gt(x) & &lo.lt(hi)), g, &zero);
+            let ct_x = Tensor::select(&(&x.gt(lo) & &x.lt(hi)), g, &zero);
+            let ct_hi = Tensor::select(&hi.lt(x), g, &zero);
+            vec![
+                Some(crate::autodiff::unbroadcast(&ct_lo, &lo.aval())),
+                Some(ct_x),
+                Some(crate::autodiff::unbroadcast(&ct_hi, &hi.aval())),
+            ]
+        }
+        Op::Convert(_) => {
+            let x = ins.first().ok_or_else(arity_err)?;
+            let d = x.dtype();
+            if !d.is_inexact() {
+                vec![None]
+            } else if g.dtype().is_complex() && !d.is_complex() {
+                vec![Some(g.real().cast(d))]
+            } else {
+                vec![Some(g.cast(d))]
+            }
+        }
+        Op::BitcastConvert(_) => vec![None],
+        _ => return Err(super::unreachable_op(op)),
+    };
+    Ok(r)
+}

@@ -820,3 +820,121 @@ impl Tensor {
         apply1(Op::Constant(Arc::new(lit)), &[], CallSite::here())
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// VJP rules (linear ops: each cotangent is the transpose applied to the output cotangent)
+// ---------------------------------------------------------------------------------------------
+
+/// The VJP rules of the layout family: broadcast sums, reshape/transpose/reverse invert, slice
+/// pads (interior padding for strides), concatenate slices, pad unpads (negative padding, then
+/// a strided slice) and gives the padding value the sum of the padding cotangents.
+pub fn vjp(
+    op: &Op,
+    ins: &[Tensor],
+    _outs: &[Tensor],
+    cts: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    use crate::autodiff::{op1, reduce_sum, zeros_like};
+    let Some(Some(g)) = cts.first() else {
+        return Ok(vec![None; ins.len()]);
+    };
+    let x = match ins.first() {
+        Some(x) => x,
+        None => return Ok(vec![]),
+    };
+    let xd = x.dims();
+    let r = match op {
+        Op::BroadcastInDim { shape, dims } => {
+            let mut axes: Vec<usize> = (0..shape.rank()).filter(|d| !dims.contains(d)).collect();
+            for (i, &d) in dims.iter().enumerate() {
+                if xd[i] == 1 && shape.dims()[d] != 1 {
+                    axes.push(d);
+                }
+            }
+            axes.sort_unstable();
+            vec![Some(reduce_sum(g, &axes).reshape(&xd))]
+        }
+        Op::Reshape(_) => vec![Some(g.reshape(&xd))],
+        Op::Transpose(perm) => {
+            let mut inv = vec![0; perm.len()];
+            for (i, &p) in perm.iter().enumerate() {
+                inv[p] = i;
+            }
+            vec![Some(g.transpose(&inv))]
+        }
+        Op::Reverse { axes } => vec![Some(op1(Op::Reverse { axes: axes.clone() }, &[g]))],
+        Op::Slice {
+            start,
+            limit: _,
+            strides,
+        } => {
+            if g.shape().numel() == 0 {
+                return Ok(vec![Some(zeros_like(x))]);
+            }
+            let gd = g.dims();
+            let mut lo = Vec::new();
+            let mut hi = Vec::new();
+            let mut interior = Vec::new();
+            for i in 0..xd.len() {
+                let used = start[i] + (gd[i] - 1) * strides[i] + 1;
+                lo.push(start[i] as i64);
+                hi.push(xd[i] as i64 - used as i64);
+                interior.push(strides[i] - 1);
+            }
+            let zero = g.scalar_like(0.0);
+            vec![Some(op1(Op::Pad { lo, hi, interior }, &[g, &zero]))]
+        }
+        Op::Concatenate { axis } => {
+            let gd = g.dims();
+            let mut pos = 0;
+            let mut v = Vec::new();
+            for t in ins {
+                let n = t.dims()[*axis];
+                let mut start = vec![0; gd.len()];
+                let mut limit = gd.clone();
+                start[*axis] = pos;
+                limit[*axis] = pos + n;
+                pos += n;
+                v.push(Some(op1(
+                    Op::Slice {
+                        start,
+                        limit,
+                        strides: vec![1; gd.len()],
+                    },
+                    &[g],
+                )));
+            }
+            v
+        }
+        Op::Pad { lo, hi, interior } => {
+            let zero = g.scalar_like(0.0);
+            let unpadded = op1(
+                Op::Pad {
+                    lo: lo.iter().map(|v| -v).collect(),
+                    hi: hi.iter().map(|v| -v).collect(),
+                    interior: vec![0; lo.len()],
+                },
+                &[g, &zero],
+            );
+            let ud = unpadded.dims();
+            let ct_x = op1(
+                Op::Slice {
+                    start: vec![0; ud.len()],
+                    limit: ud.clone(),
+                    strides: interior.iter().map(|i| i + 1).collect(),
+                },
+                &[&unpadded],
+            );
+            let all: Vec<usize> = (0..gd_rank(g)).collect();
+            let ct_pad = reduce_sum(g, &all) - reduce_sum(&ct_x, &all);
+            vec![Some(ct_x), Some(ct_pad)]
+        }
+        Op::Iota { .. } | Op::Constant(_) => vec![],
+        _ => return Err(super::unreachable_op(op)),
+    };
+    Ok(r)
+}
+
+fn gd_rank(t: &Tensor) -> usize {
+    t.rank()
+}

@@ -8,6 +8,7 @@
 //! argmax/argmin, cumulative), `sort` (sort, top_k), `fft`, `control` (while, cond, scan,
 //! optimization barrier).
 
+pub mod call;
 pub mod control;
 pub mod dot;
 pub mod elementwise;
@@ -58,6 +59,7 @@ pub fn op_name(op: &Op) -> &'static str {
         Op::Cond { .. } => "cond",
         Op::Scan { .. } => "scan",
         Op::OptimizationBarrier => "optimization_barrier",
+        Op::Call { kind, .. } => call::call_name(kind),
     }
 }
 
@@ -68,7 +70,7 @@ pub fn num_outputs(op: &Op, n_inputs: usize) -> usize {
         Op::TopK { .. } => 2,
         Op::While { body, .. } => body.outputs.len(),
         Op::Cond { branches } => branches.first().map(|b| b.outputs.len()).unwrap_or(0),
-        Op::Scan { body, .. } => body.outputs.len(),
+        Op::Scan { body, .. } | Op::Call { body, .. } => body.outputs.len(),
         _ => 1,
     }
 }
@@ -102,6 +104,7 @@ pub fn rule(op: &Op, ins: &[AVal]) -> Result<Vec<AVal>> {
         Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
             control::rule(op, ins)
         }
+        Op::Call { .. } => call::rule(op, ins),
     }
 }
 
@@ -136,6 +139,7 @@ pub fn lower(op: &Op, cx: &mut LowerCtx, ins: &[V], outs: &[AVal]) -> Result<Vec
         Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
             control::lower(op, cx, ins, outs)
         }
+        Op::Call { .. } => call::lower(op, cx, ins, outs),
     }
 }
 
@@ -168,6 +172,48 @@ pub fn eval(op: &Op, ins: &[&Literal]) -> Result<Vec<Literal>> {
         Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
             control::eval(op, ins)
         }
+        Op::Call { .. } => call::eval(op, ins),
+    }
+}
+
+/// The VJP (reverse-mode rule): operand cotangents from the operands, the results and the
+/// results' cotangents (`None` = zero). Returns one entry per operand, `None` for a zero or
+/// non-differentiable operand. A cotangent always has its primal's dtype and shape. Rules build
+/// tensors with ordinary ops, so they run eagerly or record into the active trace, and are
+/// themselves differentiable (grad of grad).
+pub fn vjp(
+    op: &Op,
+    ins: &[crate::trace::Tensor],
+    outs: &[crate::trace::Tensor],
+    cts: &[Option<crate::trace::Tensor>],
+) -> Result<Vec<Option<crate::trace::Tensor>>> {
+    match op {
+        Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Clamp
+        | Op::Convert(_)
+        | Op::BitcastConvert(_) => elementwise::vjp(op, ins, outs, cts),
+        Op::BroadcastInDim { .. }
+        | Op::Reshape(_)
+        | Op::Transpose(_)
+        | Op::Slice { .. }
+        | Op::Concatenate { .. }
+        | Op::Pad { .. }
+        | Op::Reverse { .. }
+        | Op::Iota { .. }
+        | Op::Constant(_) => layout::vjp(op, ins, outs, cts),
+        Op::Call { .. } => call::vjp(op, ins, outs, cts),
+        Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
+            crate::autodiff::control_vjp(op, ins, outs, cts)
+        }
+        _ => Err(crate::error::Error::Transform {
+            transform: "grad".into(),
+            op: op_name(op).into(),
+            msg: "no VJP rule yet".into(),
+            site: None,
+        }),
     }
 }
 

@@ -1,0 +1,241 @@
+//! `#[derive(Tree)]`: implements `rax_core::tree::Tree` for named-field structs, tuple structs
+//! and enums whose fields are trees (tensors, nested structs, `Vec`, `Option`, tuples, maps).
+//!
+//! - Leaf path segments are field names (`layers.0.attn.wq`); tuple fields use their index.
+//!   Enum variants do not add a path segment (the variant is part of the structure string).
+//! - A field marked `#[tree(static)]` is not a leaf (like `eqx.field(static=True)`): it is
+//!   cloned as is by `map_leaves` (so it must implement `Clone`) and its `Debug` text is part of
+//!   the structure string, hence of a jit signature (so it must implement `Debug`).
+//! - Generic type parameters get a `Tree` bound.
+//!
+//! The generated code names `::rax_core`; the `rax` facade re-exports both.
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::{format_ident, quote};
+use syn::{parse_macro_input, Data, DeriveInput, Fields};
+
+/// Derives `rax_core::tree::Tree`. See the crate documentation.
+#[proc_macro_derive(Tree, attributes(tree))]
+pub fn derive_tree(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match expand(&input) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn is_static(attrs: &[syn::Attribute]) -> syn::Result<bool> {
+    let mut stat = false;
+    for a in attrs {
+        if a.path().is_ident("tree") {
+            a.parse_nested_meta(|m| {
+                if m.path.is_ident("static") {
+                    stat = true;
+                    Ok(())
+                } else {
+                    Err(m.error("unknown tree attribute; expected `#[tree(static)]`"))
+                }
+            })?;
+        }
+    }
+    Ok(stat)
+}
+
+/// One field: how to access it (`self.a` / bound ident), its path segment, static or not.
+struct FieldInfo {
+    access: TokenStream2,
+    seg: String,
+    member: Option<syn::Ident>,
+    bind: syn::Ident,
+    is_static: bool,
+}
+
+fn fields_info(fields: &Fields, bind: bool) -> syn::Result<Vec<FieldInfo>> {
+    let mut out = Vec::new();
+    for (i, f) in fields.iter().enumerate() {
+        let st = is_static(&f.attrs)?;
+        let bind_id = match &f.ident {
+            Some(id) => format_ident!("__f_{}", id),
+            None => format_ident!("__f{}", i),
+        };
+        let (seg, access, member) = match &f.ident {
+            Some(id) => {
+                let seg = id.to_string();
+                let seg = seg.strip_prefix("r#").unwrap_or(&seg).to_string();
+                let acc = if bind {
+                    let b = format_ident!("__f_{}", id);
+                    quote!((*#b))
+                } else {
+                    quote!(self.#id)
+                };
+                (seg, acc, Some(id.clone()))
+            }
+            None => {
+                let idx = syn::Index::from(i);
+                let acc = if bind {
+                    let b = format_ident!("__f{}", i);
+                    quote!((*#b))
+                } else {
+                    quote!(self.#idx)
+                };
+                (i.to_string(), acc, None)
+            }
+        };
+        out.push(FieldInfo {
+            access,
+            seg,
+            member,
+            bind: bind_id,
+            is_static: st,
+        });
+    }
+    Ok(out)
+}
+
+fn visit_body(infos: &[FieldInfo]) -> TokenStream2 {
+    let parts = infos.iter().filter(|f| !f.is_static).map(|f| {
+        let (acc, seg) = (&f.access, &f.seg);
+        quote! {
+            ::rax_core::tree::with_segment(path, #seg, |p| ::rax_core::tree::Tree::for_each_leaf(&#acc, p, f));
+        }
+    });
+    quote!(#(#parts)*)
+}
+
+fn map_exprs(infos: &[FieldInfo]) -> Vec<TokenStream2> {
+    infos
+        .iter()
+        .map(|f| {
+            let (acc, seg) = (&f.access, &f.seg);
+            if f.is_static {
+                quote!(::core::clone::Clone::clone(&#acc))
+            } else {
+                quote!(::rax_core::tree::with_segment(path, #seg, |p| ::rax_core::tree::Tree::map_leaves(&#acc, p, f)))
+            }
+        })
+        .collect()
+}
+
+fn structure_body(infos: &[FieldInfo]) -> TokenStream2 {
+    let parts = infos.iter().map(|f| {
+        let (acc, seg) = (&f.access, &f.seg);
+        if f.is_static {
+            quote! {
+                out.push_str(#seg);
+                out.push('=');
+                out.push_str(&::std::format!("{:?}", &#acc));
+                out.push(',');
+            }
+        } else {
+            quote! {
+                out.push_str(#seg);
+                out.push(':');
+                ::rax_core::tree::Tree::write_structure(&#acc, out);
+                out.push(',');
+            }
+        }
+    });
+    quote!(#(#parts)*)
+}
+
+fn construct(path: TokenStream2, fields: &Fields, infos: &[FieldInfo]) -> TokenStream2 {
+    let exprs = map_exprs(infos);
+    match fields {
+        Fields::Named(_) => {
+            let names = infos.iter().map(|f| f.member.clone());
+            quote!(#path { #(#names: #exprs),* })
+        }
+        Fields::Unnamed(_) => quote!(#path ( #(#exprs),* )),
+        Fields::Unit => quote!(#path),
+    }
+}
+
+fn pattern(path: TokenStream2, fields: &Fields, infos: &[FieldInfo]) -> TokenStream2 {
+    let binds = infos.iter().map(|f| &f.bind);
+    match fields {
+        Fields::Named(_) => {
+            let names = infos.iter().map(|f| f.member.clone());
+            quote!(#path { #(#names: #binds),* })
+        }
+        Fields::Unnamed(_) => quote!(#path ( #(#binds),* )),
+        Fields::Unit => quote!(#path),
+    }
+}
+
+fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
+    let name = &input.ident;
+    let name_str = name.to_string();
+    let mut generics = input.generics.clone();
+    let params: Vec<syn::Ident> = generics.type_params().map(|t| t.ident.clone()).collect();
+    {
+        let wc = generics.make_where_clause();
+        for p in &params {
+            wc.predicates
+                .push(syn::parse_quote!(#p: ::rax_core::tree::Tree));
+        }
+    }
+    let (impl_g, ty_g, where_c) = generics.split_for_impl();
+
+    let (visit, map, structure) = match &input.data {
+        Data::Struct(s) => {
+            let infos = fields_info(&s.fields, false)?;
+            let visit = visit_body(&infos);
+            let map = construct(quote!(Self), &s.fields, &infos);
+            let st = structure_body(&infos);
+            let structure = quote! {
+                out.push_str(#name_str);
+                out.push('{');
+                #st
+                out.push('}');
+            };
+            (visit, map, structure)
+        }
+        Data::Enum(e) => {
+            let mut visit_arms = Vec::new();
+            let mut map_arms = Vec::new();
+            let mut st_arms = Vec::new();
+            for v in &e.variants {
+                let vname = &v.ident;
+                let vstr = format!("{name_str}::{vname}");
+                let infos = fields_info(&v.fields, true)?;
+                let pat = pattern(quote!(Self::#vname), &v.fields, &infos);
+                let visit = visit_body(&infos);
+                let cons = construct(quote!(Self::#vname), &v.fields, &infos);
+                let st = structure_body(&infos);
+                visit_arms.push(quote!(#pat => { #visit }));
+                map_arms.push(quote!(#pat => #cons));
+                st_arms.push(
+                    quote!(#pat => { out.push_str(#vstr); out.push('{'); #st out.push('}'); }),
+                );
+            }
+            (
+                quote!(#[allow(unused_variables)] match self { #(#visit_arms)* }),
+                quote!(#[allow(unused_variables)] match self { #(#map_arms),* }),
+                quote!(#[allow(unused_variables)] match self { #(#st_arms)* }),
+            )
+        }
+        Data::Union(_) => {
+            return Err(syn::Error::new_spanned(
+                &input.ident,
+                "#[derive(Tree)] supports structs and enums, not unions",
+            ))
+        }
+    };
+
+    Ok(quote! {
+        impl #impl_g ::rax_core::tree::Tree for #name #ty_g #where_c {
+            #[allow(unused_variables)]
+            fn for_each_leaf(&self, path: &mut ::std::vec::Vec<::std::string::String>, f: &mut dyn FnMut(&[::std::string::String], &::rax_core::Tensor)) {
+                #visit
+            }
+            #[allow(unused_variables)]
+            fn map_leaves(&self, path: &mut ::std::vec::Vec<::std::string::String>, f: &mut dyn FnMut(&[::std::string::String], &::rax_core::Tensor) -> ::rax_core::Tensor) -> Self {
+                #map
+            }
+            fn write_structure(&self, out: &mut ::std::string::String) {
+                #structure
+            }
+        }
+    })
+}
