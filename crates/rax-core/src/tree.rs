@@ -542,6 +542,41 @@ impl<T: Tree> Tree for Partition<T> {
             mask: self.mask.clone(),
         }
     }
+    fn for_each_leaf_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo),
+    ) {
+        let mut i = 0;
+        self.tree.for_each_leaf_info(path, info, &mut |p, x, inf| {
+            if self.mask.get(i).copied().unwrap_or(false) {
+                f(p, x, inf)
+            }
+            i += 1;
+        })
+    }
+    fn map_leaves_info(
+        &self,
+        path: &mut Vec<String>,
+        info: LeafInfo,
+        f: &mut dyn FnMut(&[String], &Tensor, LeafInfo) -> Tensor,
+    ) -> Self {
+        let mut i = 0;
+        let tree = self.tree.map_leaves_info(path, info, &mut |p, x, inf| {
+            let keep = self.mask.get(i).copied().unwrap_or(false);
+            i += 1;
+            if keep {
+                f(p, x, inf)
+            } else {
+                x.clone()
+            }
+        });
+        Partition {
+            tree,
+            mask: self.mask.clone(),
+        }
+    }
     fn write_structure(&self, out: &mut String) {
         out.push_str("Partition[");
         for &m in &self.mask {

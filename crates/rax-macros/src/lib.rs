@@ -6,6 +6,9 @@
 //! - A field marked `#[tree(static)]` is not a leaf (like `eqx.field(static=True)`): it is
 //!   cloned as is by `map_leaves` (so it must implement `Clone`) and its `Debug` text is part of
 //!   the structure string, hence of a jit signature (so it must implement `Debug`).
+//! - A field marked `#[tree(sensitive)]` declares its leaves precision-sensitive
+//!   (`LeafInfo::sensitive`, kept f32 by the dtype policy); `for_each_leaf_info` /
+//!   `map_leaves_info` forward the enclosing info to the other fields.
 //! - Generic type parameters get a `Tree` bound.
 //!
 //! The generated code names `::rax_core`; the `rax` facade re-exports both.
@@ -25,21 +28,33 @@ pub fn derive_tree(input: TokenStream) -> TokenStream {
     }
 }
 
-fn is_static(attrs: &[syn::Attribute]) -> syn::Result<bool> {
-    let mut stat = false;
+/// `(static, sensitive)` flags of a field's `#[tree(...)]` attributes.
+fn field_flags(attrs: &[syn::Attribute]) -> syn::Result<(bool, bool)> {
+    let (mut stat, mut sens) = (false, false);
     for a in attrs {
         if a.path().is_ident("tree") {
             a.parse_nested_meta(|m| {
                 if m.path.is_ident("static") {
                     stat = true;
                     Ok(())
+                } else if m.path.is_ident("sensitive") {
+                    sens = true;
+                    Ok(())
                 } else {
-                    Err(m.error("unknown tree attribute; expected `#[tree(static)]`"))
+                    Err(m.error(
+                        "unknown tree attribute; expected `#[tree(static)]` or `#[tree(sensitive)]`",
+                    ))
                 }
             })?;
         }
     }
-    Ok(stat)
+    if stat && sens {
+        return Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "a field cannot be both `static` and `sensitive`",
+        ));
+    }
+    Ok((stat, sens))
 }
 
 /// One field: how to access it (`self.a` / bound ident), its path segment, static or not.
@@ -49,12 +64,13 @@ struct FieldInfo {
     member: Option<syn::Ident>,
     bind: syn::Ident,
     is_static: bool,
+    sensitive: bool,
 }
 
 fn fields_info(fields: &Fields, bind: bool) -> syn::Result<Vec<FieldInfo>> {
     let mut out = Vec::new();
     for (i, f) in fields.iter().enumerate() {
-        let st = is_static(&f.attrs)?;
+        let (st, sens) = field_flags(&f.attrs)?;
         let bind_id = match &f.ident {
             Some(id) => format_ident!("__f_{}", id),
             None => format_ident!("__f{}", i),
@@ -88,6 +104,7 @@ fn fields_info(fields: &Fields, bind: bool) -> syn::Result<Vec<FieldInfo>> {
             member,
             bind: bind_id,
             is_static: st,
+            sensitive: sens,
         });
     }
     Ok(out)
@@ -101,6 +118,38 @@ fn visit_body(infos: &[FieldInfo]) -> TokenStream2 {
         }
     });
     quote!(#(#parts)*)
+}
+
+fn info_expr(f: &FieldInfo) -> TokenStream2 {
+    if f.sensitive {
+        quote!(::rax_core::tree::LeafInfo { sensitive: true })
+    } else {
+        quote!(info)
+    }
+}
+
+fn visit_info_body(infos: &[FieldInfo]) -> TokenStream2 {
+    let parts = infos.iter().filter(|f| !f.is_static).map(|f| {
+        let (acc, seg, inf) = (&f.access, &f.seg, info_expr(f));
+        quote! {
+            ::rax_core::tree::with_segment(path, #seg, |p| ::rax_core::tree::Tree::for_each_leaf_info(&#acc, p, #inf, f));
+        }
+    });
+    quote!(#(#parts)*)
+}
+
+fn map_info_exprs(infos: &[FieldInfo]) -> Vec<TokenStream2> {
+    infos
+        .iter()
+        .map(|f| {
+            let (acc, seg, inf) = (&f.access, &f.seg, info_expr(f));
+            if f.is_static {
+                quote!(::core::clone::Clone::clone(&#acc))
+            } else {
+                quote!(::rax_core::tree::with_segment(path, #seg, |p| ::rax_core::tree::Tree::map_leaves_info(&#acc, p, #inf, f)))
+            }
+        })
+        .collect()
 }
 
 fn map_exprs(infos: &[FieldInfo]) -> Vec<TokenStream2> {
@@ -139,8 +188,12 @@ fn structure_body(infos: &[FieldInfo]) -> TokenStream2 {
     quote!(#(#parts)*)
 }
 
-fn construct(path: TokenStream2, fields: &Fields, infos: &[FieldInfo]) -> TokenStream2 {
-    let exprs = map_exprs(infos);
+fn construct(
+    path: TokenStream2,
+    fields: &Fields,
+    infos: &[FieldInfo],
+    exprs: Vec<TokenStream2>,
+) -> TokenStream2 {
     match fields {
         Fields::Named(_) => {
             let names = infos.iter().map(|f| f.member.clone());
@@ -177,11 +230,13 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     }
     let (impl_g, ty_g, where_c) = generics.split_for_impl();
 
-    let (visit, map, structure) = match &input.data {
+    let (visit, map, structure, visit_info, map_info) = match &input.data {
         Data::Struct(s) => {
             let infos = fields_info(&s.fields, false)?;
             let visit = visit_body(&infos);
-            let map = construct(quote!(Self), &s.fields, &infos);
+            let visit_info = visit_info_body(&infos);
+            let map = construct(quote!(Self), &s.fields, &infos, map_exprs(&infos));
+            let map_info = construct(quote!(Self), &s.fields, &infos, map_info_exprs(&infos));
             let st = structure_body(&infos);
             let structure = quote! {
                 out.push_str(#name_str);
@@ -189,19 +244,30 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 #st
                 out.push('}');
             };
-            (visit, map, structure)
+            (visit, map, structure, visit_info, map_info)
         }
         Data::Enum(e) => {
             let mut visit_arms = Vec::new();
             let mut map_arms = Vec::new();
             let mut st_arms = Vec::new();
+            let mut visit_info_arms = Vec::new();
+            let mut map_info_arms = Vec::new();
             for v in &e.variants {
                 let vname = &v.ident;
                 let vstr = format!("{name_str}::{vname}");
                 let infos = fields_info(&v.fields, true)?;
                 let pat = pattern(quote!(Self::#vname), &v.fields, &infos);
                 let visit = visit_body(&infos);
-                let cons = construct(quote!(Self::#vname), &v.fields, &infos);
+                let cons = construct(quote!(Self::#vname), &v.fields, &infos, map_exprs(&infos));
+                let cons_info = construct(
+                    quote!(Self::#vname),
+                    &v.fields,
+                    &infos,
+                    map_info_exprs(&infos),
+                );
+                let visit_info = visit_info_body(&infos);
+                visit_info_arms.push(quote!(#pat => { #visit_info }));
+                map_info_arms.push(quote!(#pat => #cons_info));
                 let st = structure_body(&infos);
                 visit_arms.push(quote!(#pat => { #visit }));
                 map_arms.push(quote!(#pat => #cons));
@@ -213,6 +279,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 quote!(#[allow(unused_variables)] match self { #(#visit_arms)* }),
                 quote!(#[allow(unused_variables)] match self { #(#map_arms),* }),
                 quote!(#[allow(unused_variables)] match self { #(#st_arms)* }),
+                quote!(#[allow(unused_variables)] match self { #(#visit_info_arms)* }),
+                quote!(#[allow(unused_variables)] match self { #(#map_info_arms),* }),
             )
         }
         Data::Union(_) => {
@@ -235,6 +303,14 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             }
             fn write_structure(&self, out: &mut ::std::string::String) {
                 #structure
+            }
+            #[allow(unused_variables)]
+            fn for_each_leaf_info(&self, path: &mut ::std::vec::Vec<::std::string::String>, info: ::rax_core::tree::LeafInfo, f: &mut dyn FnMut(&[::std::string::String], &::rax_core::Tensor, ::rax_core::tree::LeafInfo)) {
+                #visit_info
+            }
+            #[allow(unused_variables)]
+            fn map_leaves_info(&self, path: &mut ::std::vec::Vec<::std::string::String>, info: ::rax_core::tree::LeafInfo, f: &mut dyn FnMut(&[::std::string::String], &::rax_core::Tensor, ::rax_core::tree::LeafInfo) -> ::rax_core::Tensor) -> Self {
+                #map_info
             }
         }
     })

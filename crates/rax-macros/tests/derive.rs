@@ -31,6 +31,35 @@ enum Layer {
 }
 
 #[derive(Tree, Clone, Debug)]
+struct Norm {
+    #[tree(sensitive)]
+    scale: Tensor,
+    w: Tensor,
+}
+
+#[test]
+fn sensitive_fields() {
+    let n = vec![Norm {
+        scale: t(1.0),
+        w: t(2.0),
+    }];
+    let infos: Vec<(String, bool)> = rax_core::tree::leaves_with_info(&n)
+        .into_iter()
+        .map(|(p, _, i)| (p, i.sensitive))
+        .collect();
+    assert_eq!(
+        infos,
+        vec![("0.scale".to_string(), true), ("0.w".to_string(), false)]
+    );
+    let m = rax_core::tree::tree_map_with_info(
+        &n,
+        |_, x, i| if i.sensitive { x * 0.0 } else { x.clone() },
+    );
+    assert_eq!(m[0].scale.to_vec::<f32>().unwrap(), vec![0.0, 0.0]);
+    assert_eq!(m[0].w.to_vec::<f32>().unwrap(), vec![2.0, 2.0]);
+}
+
+#[derive(Tree, Clone, Debug)]
 struct Model<L> {
     layers: Vec<L>,
     head: Linear,
