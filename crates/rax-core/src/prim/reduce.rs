@@ -22,6 +22,11 @@
 //!   (following rows when `reverse`). A reverse window sums its elements in increasing index
 //!   order, as `reduce_window` does.
 //! - f32, f64 and c64 accumulate in their own dtype with the same order; integers wrap.
+//!   Caveat (checked against jax 0.10.2): bf16 is matched bit-exactly, but for f16/f32/f64
+//!   XLA CPU keeps the reduction native and may vectorize a reduced minor dimension with
+//!   partial accumulators, so those results can differ from rax's by summation-order
+//!   rounding (a few ulps; more for f16, which rounds every step).
+//! - XLA CPU flushes denormals to zero; the kernels keep IEEE denormals.
 //! - `argmax`/`argmin`: NaN counts as the extreme (the first NaN wins); ties give the first
 //!   index; -0.0 and +0.0 tie.
 //!
@@ -171,6 +176,13 @@ pub fn rule(op: &Op, ins: &[AVal]) -> Result<Vec<AVal>> {
                 ));
             }
             check_kind_dtype(name, *kind, x.dtype)?;
+            if x.dtype.is_bool() {
+                return Err(Error::dtype(
+                    name,
+                    x.dtype,
+                    "integer or float (as lax.cummax)",
+                ));
+            }
             if *axis >= x.rank() {
                 return Err(Error::shape(
                     name,
