@@ -9,11 +9,11 @@
 //! It also has the tree-level helpers of loss scaling and skipped steps: [`all_finite`] and the
 //! select-based [`select_tree`].
 //!
-//! Depends on `dtype`, `error`, `trace` (Tensor), `tree` and the `Reduce` primitive.
+//! Depends on `dtype`, `error`, `trace` (Tensor), `tree` and the reduce family (`all`).
 
 use crate::dtype::DType;
 use crate::error::{CallSite, Error, Result};
-use crate::ir::{Op, ReduceKind};
+use crate::ir::Op;
 use crate::policy::Policy;
 use crate::trace::{apply1, Tensor};
 use crate::tree::{leaves_with_info, structure, tree_map_with_info, unflatten, Tree};
@@ -159,16 +159,6 @@ pub fn assign_checked<T: Tree>(dst_template: &T, src: &T) -> Result<T> {
     unflatten(dst_template, out)
 }
 
-/// Reduces a tensor over all its axes with a monoid (a scalar result).
-#[track_caller]
-pub(crate) fn reduce_all(x: &Tensor, kind: ReduceKind) -> Tensor {
-    let axes: Vec<usize> = (0..x.rank()).collect();
-    if axes.is_empty() {
-        return x.clone();
-    }
-    apply1(Op::Reduce { kind, axes }, &[x], CallSite::here())
-}
-
 /// A bool scalar: true when every element of every floating leaf is finite (traceable).
 #[track_caller]
 pub fn all_finite<T: Tree>(t: &T) -> Tensor {
@@ -181,7 +171,8 @@ pub fn all_finite<T: Tree>(t: &T) -> Tensor {
             } else {
                 apply1(Op::Unary(crate::ir::UnaryOp::IsFinite), &[&x], site)
             };
-            acc = &acc & &reduce_all(&fin, ReduceKind::And);
+            let axes: Vec<usize> = (0..fin.rank()).collect();
+            acc = &acc & &fin.all(&axes);
         }
     }
     acc

@@ -9,9 +9,7 @@ use crate::{
     acc_dtype, check_lens, need_params, widen, GradientTransformation, LeafMeta, Mask, Scalar,
     Schedule, State,
 };
-use rax_core::ir::{DotDims, Op, Precision, ReduceKind};
-use rax_core::trace::apply1;
-use rax_core::{CallSite, DType, Error, Result, Tensor};
+use rax_core::{DType, Error, Result, Tensor};
 
 /// A fresh i32 step count.
 pub(crate) fn zero_count() -> Tensor {
@@ -23,42 +21,6 @@ pub(crate) fn zero_count() -> Tensor {
 pub(crate) fn safe_increment(c: &Tensor) -> Tensor {
     let max = Tensor::scalar_of(i32::MAX as f64, DType::I32);
     Tensor::select(&c.lt(&max), &(c + 1), c)
-}
-
-/// Sum of all elements (a scalar; accumulates in the tensor's dtype).
-#[track_caller]
-pub(crate) fn sum_all(x: &Tensor) -> Tensor {
-    let axes: Vec<usize> = (0..x.rank()).collect();
-    if axes.is_empty() {
-        return x.clone();
-    }
-    apply1(
-        Op::Reduce {
-            kind: ReduceKind::Sum,
-            axes,
-        },
-        &[x],
-        CallSite::here(),
-    )
-}
-
-/// `a @ b` for 2-D tensors, accumulated in `out`.
-#[track_caller]
-pub(crate) fn matmul(a: &Tensor, b: &Tensor, out: DType) -> Tensor {
-    apply1(
-        Op::DotGeneral {
-            dims: DotDims {
-                lhs_batch: vec![],
-                rhs_batch: vec![],
-                lhs_contract: vec![1],
-                rhs_contract: vec![0],
-            },
-            precision: Precision::Highest,
-            out,
-        },
-        &[a, b],
-        CallSite::here(),
-    )
 }
 
 /// A transform from two closures (init, update) — how most elementary transforms are built.
@@ -301,7 +263,7 @@ pub fn newton_schulz5(g: &Tensor, steps: usize, dtype: DType) -> Result<Tensor> 
     };
     let (a, b, c) = (3.4445, -4.7750, 2.0315);
     let g32 = g.cast(DType::F32);
-    let norm = sum_all(&(&g32 * &g32)).sqrt();
+    let norm = (&g32 * &g32).sum_all().sqrt();
     let mut x = (&g32 / &(norm + 1e-7)).cast(dtype);
     let transposed = m > n;
     if transposed {
@@ -309,10 +271,10 @@ pub fn newton_schulz5(g: &Tensor, steps: usize, dtype: DType) -> Result<Tensor> 
     }
     for _ in 0..steps {
         let xt = x.transpose(&[1, 0]);
-        let aa = matmul(&x, &xt, DType::F32).cast(dtype);
-        let aa2 = matmul(&aa, &aa, DType::F32).cast(dtype);
+        let aa = x.matmul_acc(&xt, DType::F32).cast(dtype);
+        let aa2 = aa.matmul_acc(&aa, DType::F32).cast(dtype);
         let bm = (&aa * b) + (&aa2 * c);
-        x = (&x * a) + matmul(&bm, &x, DType::F32).cast(dtype);
+        x = (&x * a) + bm.matmul_acc(&x, DType::F32).cast(dtype);
     }
     if transposed {
         x = x.transpose(&[1, 0]);
@@ -408,7 +370,7 @@ pub fn global_norm(xs: &[Tensor]) -> Tensor {
     let mut s = Tensor::scalar_of(0.0, DType::F32);
     for x in xs {
         let x = x.cast(DType::F32);
-        s = s + sum_all(&(&x * &x));
+        s = s + (&x * &x).sum_all();
     }
     s.sqrt()
 }
