@@ -66,7 +66,11 @@ impl GradientTransformation for Chain {
         if children.len() != self.0.len() {
             return Err(Error::arg(
                 "chain",
-                format!("{} states for {} transforms", children.len(), self.0.len()),
+                format!(
+                    "the state has {} entries for {} transforms (state from another transform?)",
+                    children.len(),
+                    self.0.len()
+                ),
             ));
         }
         let mut out = Vec::with_capacity(children.len());
