@@ -255,9 +255,7 @@ pub fn newton_schulz5(g: &Tensor, steps: usize, dtype: DType) -> Result<Tensor> 
     let [m, n] = dims[..] else {
         return Err(Error::shape(
             "muon",
-            format!(
-                "Newton–Schulz needs a 2-D tensor; partition other leaves to another optimizer"
-            ),
+            "Newton–Schulz needs a 2-D tensor; partition other leaves to another optimizer",
             &[g.aval()],
         ));
     };
