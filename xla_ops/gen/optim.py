@@ -1,7 +1,8 @@
 """Golden optimizer trajectories for rax-optim's parity tests (dev-time only).
 
 Runs optax 0.2.8 / jax 0.10.2 (f32, x64 off) on small parameter trees for several steps and
-writes `xla_ops/cases/optim_trajectories.json`, read by `crates/rax-optim/tests/parity.rs`.
+writes `xla_ops/cases/optim/trajectories.json` (a subdirectory, so the primitive case loader
+of xla_ops, which reads `cases/*.json`, does not see it), read by `crates/rax-optim/tests/parity.rs`.
 This is not a primitive family: there is no `optim` entry in xla_ops/src/families.
 
 Format: {"trajectories": [{"name", "params": {path: arr}, "grads": [{path: arr}, ...],
@@ -25,7 +26,7 @@ import optax
 from optax.contrib import _muon
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(os.path.dirname(HERE), "cases", "optim_trajectories.json")
+OUT = os.path.join(os.path.dirname(HERE), "cases", "optim", "trajectories.json")
 NAMES = {np.dtype(np.float32): "f32", np.dtype(ml_dtypes.bfloat16): "bf16"}
 
 

@@ -1,5 +1,5 @@
 //! Parity of rax-optim with optax 0.2.8 (and optim.md's Muon): golden trajectories made by
-//! `xla_ops/gen/optim.py` (`xla_ops/cases/optim_trajectories.json`), replayed on rax's
+//! `xla_ops/gen/optim.py` (`xla_ops/cases/optim/trajectories.json`), replayed on rax's
 //! interpreter eagerly, and traced-then-interpreted for a subset.
 //!
 //! Tolerances (|rax − optax| ≤ atol + rtol·|optax| per element), measured max errors in
@@ -51,7 +51,7 @@ fn tree(v: &serde_json::Value) -> Params {
 fn cases() -> serde_json::Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../xla_ops/cases/optim_trajectories.json"
+        "/../../xla_ops/cases/optim/trajectories.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
