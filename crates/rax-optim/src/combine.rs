@@ -380,11 +380,26 @@ pub struct Hyper(Vec<(String, Tensor)>);
 
 impl Hyper {
     /// The value of a hyperparameter (an f32 scalar tensor, traced inside a step) as a
-    /// [`Scalar`]; a missing name gives NaN, which makes the mistake visible in the updates.
+    /// [`Scalar`]. A name that was not injected gives a tensor carrying an error naming it
+    /// (recorded in the active trace; eager updates report it), never a panic.
+    #[track_caller]
     pub fn get(&self, name: &str) -> Scalar {
         match self.0.iter().find(|(k, _)| k == name) {
             Some((_, t)) => Scalar::Tensor(t.clone()),
-            None => Scalar::Const(f64::NAN),
+            None => {
+                let known: Vec<&str> = self.0.iter().map(|(k, _)| k.as_str()).collect();
+                Scalar::Tensor(rax_core::trace::apply_error(
+                    Error::arg(
+                        "inject_hyperparams",
+                        format!(
+                            "no hyperparameter `{name}` (injected: {})",
+                            known.join(", ")
+                        ),
+                    ),
+                    rax_core::AVal::scalar(DType::F32),
+                    rax_core::CallSite::here(),
+                ))
+            }
         }
     }
 }
