@@ -1,0 +1,333 @@
+//! `jit`: trace a function over pytrees once per signature, compile it on the runtime's
+//! backend, cache the executable, and run it on concrete (host or device) arguments.
+//!
+//! A signature is the input tree's structure string (node kinds, lengths, field names and
+//! static fields) plus each leaf's shape and dtype. The call path does no tracing and no
+//! lowering once a signature is cached: it writes the structure into a reused buffer, hashes
+//! it with the leaves' types (no allocation), finds the executable, and hands the leaves'
+//! arrays to the backend. Results come back as device-backed `Tensor`s in the output tree;
+//! `.to_literal()` fetches them.
+//!
+//! Donation: [`Jit::donate`] (by leaf path) or [`Jit::donate_args`] (whole top-level tuple
+//! elements) marks inputs whose buffers the program may overwrite. Each donated leaf aliases
+//! the first not yet aliased output leaf of the same type (`tf.aliasing_output`), so updated
+//! parameters are written in place; the others become `jax.buffer_donor`s. A donated device
+//! buffer is consumed by the call: passing it again is an error naming its leaf path.
+//!
+//! Called with traced arguments (inside another trace), a jitted function is inlined.
+//!
+//! Depends on `runtime`, `backend` and rax-core's tracer and pytrees.
+
+use crate::backend::{is_donated, Donation, Executable};
+use crate::runtime::Runtime;
+use rax_core::lower::{lower_module, ModuleOptions};
+use rax_core::tree::{flatten, leaf_paths, unflatten};
+use rax_core::{AVal, Array, Error, Result, Tensor, Tree};
+use std::cell::{Cell, RefCell};
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+type DonatePred = Box<dyn Fn(&str) -> bool>;
+
+/// A jitted function (see the module docs). Not `Send`: tensors are thread-local values.
+pub struct Jit<In, Out, F> {
+    rt: Runtime,
+    f: F,
+    donate: Option<DonatePred>,
+    state: RefCell<State<Out>>,
+    compiles: Cell<usize>,
+    _in: PhantomData<fn(&In)>,
+}
+
+struct State<Out> {
+    entries: Vec<Entry<Out>>,
+    structure: String,
+    path: Vec<String>,
+}
+
+struct Entry<Out> {
+    hash: u64,
+    structure: String,
+    avals: Vec<AVal>,
+    exe: Arc<dyn Executable>,
+    template: Out,
+}
+
+/// FNV-1a: tiny inputs, no allocation, deterministic.
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
+fn signature_hash(structure: &str, args: &[Array]) -> u64 {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    h.write(structure.as_bytes());
+    for a in args {
+        match a {
+            Array::Host(l) => {
+                l.dtype().hash(&mut h);
+                l.dims().hash(&mut h);
+            }
+            Array::Device(d) => {
+                let v = d.aval();
+                v.dtype.hash(&mut h);
+                v.dims().hash(&mut h);
+            }
+        }
+    }
+    h.finish()
+}
+
+fn same_avals(avals: &[AVal], args: &[Array]) -> bool {
+    avals.len() == args.len()
+        && avals.iter().zip(args).all(|(v, a)| match a {
+            Array::Host(l) => l.dtype() == v.dtype && l.shape() == &v.shape,
+            Array::Device(d) => d.aval() == v,
+        })
+}
+
+enum Leaves {
+    Concrete(Vec<Array>),
+    Traced,
+    Error(Error),
+}
+
+impl<In, Out, F> Jit<In, Out, F>
+where
+    In: Tree,
+    Out: Tree,
+    F: Fn(&In) -> Out,
+{
+    pub(crate) fn new(rt: Runtime, f: F) -> Self {
+        Jit {
+            rt,
+            f,
+            donate: None,
+            state: RefCell::new(State {
+                entries: Vec::new(),
+                structure: String::new(),
+                path: Vec::new(),
+            }),
+            compiles: Cell::new(0),
+            _in: PhantomData,
+        }
+    }
+
+    /// Donates the input leaves whose dotted path (`0.layers.1.w`; `""` for a lone tensor)
+    /// satisfies `pred`. Clears the executable cache.
+    pub fn donate(mut self, pred: impl Fn(&str) -> bool + 'static) -> Self {
+        self.donate = Some(Box::new(pred));
+        self.state.get_mut().entries.clear();
+        self
+    }
+
+    /// Donates every leaf of the given top-level tuple elements (`donate_args(&[0])` for the
+    /// `params` of `|(params, batch)| ...`). For a function of one tensor, `&[0]` donates it.
+    pub fn donate_args(self, indices: &[usize]) -> Self {
+        let idx: Vec<String> = indices.iter().map(|i| i.to_string()).collect();
+        let whole = indices.contains(&0);
+        self.donate(move |path| {
+            if path.is_empty() {
+                return whole;
+            }
+            let first = path.split('.').next().unwrap_or("");
+            idx.iter().any(|i| i == first)
+        })
+    }
+
+    /// The runtime this function runs on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    /// How many times the function was traced and compiled (once per signature).
+    pub fn compile_count(&self) -> usize {
+        self.compiles.get()
+    }
+
+    /// The StableHLO module for `x`'s signature (traced and lowered, not compiled), with the
+    /// donation attributes the compiled program has.
+    pub fn stablehlo(&self, x: &In) -> Result<String> {
+        let args = match self.leaves(x) {
+            Leaves::Concrete(a) => a,
+            Leaves::Error(e) => return Err(e),
+            Leaves::Traced => {
+                return Err(Error::arg(
+                    "jit",
+                    "stablehlo() needs concrete example arguments, not traced ones",
+                ))
+            }
+        };
+        let avals: Vec<AVal> = args.iter().map(|a| a.aval()).collect();
+        let (graph, _, donation) = self.trace(x, &avals)?;
+        lower_module(
+            &graph,
+            &ModuleOptions {
+                module_name: "rax".into(),
+                aliases: donation.aliases,
+                donors: donation.donors,
+            },
+        )
+    }
+
+    fn leaves(&self, x: &In) -> Leaves {
+        let mut args = Vec::new();
+        let mut traced = false;
+        let mut error = None;
+        let mut path = match self.state.try_borrow_mut() {
+            Ok(mut s) => std::mem::take(&mut s.path),
+            Err(_) => Vec::new(),
+        };
+        x.for_each_leaf(&mut path, &mut |_, t| match t.array() {
+            Some(a) => args.push(a.clone()),
+            None if t.is_traced() => traced = true,
+            None => {
+                if error.is_none() {
+                    error = t.check().err();
+                }
+            }
+        });
+        if let Ok(mut s) = self.state.try_borrow_mut() {
+            path.clear();
+            s.path = path;
+        }
+        match (error, traced) {
+            (Some(e), _) => Leaves::Error(e),
+            (None, true) => Leaves::Traced,
+            (None, false) => Leaves::Concrete(args),
+        }
+    }
+
+    /// Runs the function: compiled once per signature, then dispatched straight to the backend.
+    pub fn call(&self, x: &In) -> Result<Out> {
+        let args = match self.leaves(x) {
+            Leaves::Concrete(a) => a,
+            Leaves::Traced => return Ok((self.f)(x)),
+            Leaves::Error(e) => return Err(e),
+        };
+        if let Some(i) = args.iter().position(is_donated) {
+            let path = leaf_paths(x).get(i).cloned().unwrap_or_default();
+            return Err(crate::backend::donated_error(
+                &self.rt.info().name,
+                &format!("input leaf `{path}` (leaf {i})"),
+            ));
+        }
+        let hash = {
+            let mut st = self
+                .state
+                .try_borrow_mut()
+                .map_err(|_| Error::arg("jit", "a jitted function called itself while running"))?;
+            let st = &mut *st;
+            st.structure.clear();
+            x.write_structure(&mut st.structure);
+            let hash = signature_hash(&st.structure, &args);
+            let found = st.entries.iter().find(|e| {
+                e.hash == hash && e.structure == st.structure && same_avals(&e.avals, &args)
+            });
+            if let Some(e) = found {
+                return run(e, &args);
+            }
+            hash
+        };
+        // Cache miss: trace, lower and compile without holding the state (f may call jits).
+        let avals: Vec<AVal> = args.iter().map(|a| a.aval()).collect();
+        let (graph, template, donation) = self.trace(x, &avals)?;
+        let exe = self.rt.backend().compile(&graph, &donation)?;
+        self.compiles.set(self.compiles.get() + 1);
+        let mut st = self
+            .state
+            .try_borrow_mut()
+            .map_err(|_| Error::arg("jit", "a jitted function called itself while compiling"))?;
+        let structure = st.structure.clone();
+        st.entries.push(Entry {
+            hash,
+            structure,
+            avals,
+            exe,
+            template,
+        });
+        match st.entries.last() {
+            Some(e) => run(e, &args),
+            None => Err(Error::arg("jit", "cache insert failed")),
+        }
+    }
+
+    fn trace(&self, x: &In, avals: &[AVal]) -> Result<(rax_core::Graph, Out, Donation)> {
+        let mut template = None;
+        let mut build_err = None;
+        let traced = rax_core::trace(avals, |xs| match unflatten(x, xs.to_vec()) {
+            Ok(inp) => {
+                let out = (self.f)(&inp);
+                let leaves = flatten(&out);
+                template = Some(out);
+                leaves
+            }
+            Err(e) => {
+                build_err = Some(e);
+                Vec::new()
+            }
+        });
+        if let Some(e) = build_err {
+            return Err(e);
+        }
+        let traced = traced?;
+        if !traced.captures.is_empty() {
+            return Err(Error::arg(
+                "jit",
+                "the function closes over tensors of an enclosing trace; pass them as arguments",
+            ));
+        }
+        let template = template.ok_or_else(|| Error::arg("jit", "the function did not run"))?;
+        let donation = match &self.donate {
+            None => Donation::none(),
+            Some(pred) => {
+                let flags: Vec<bool> = leaf_paths(x).iter().map(|p| pred(p)).collect();
+                Donation::assign(&traced.graph.in_avals(), &traced.graph.out_avals(), &flags)
+            }
+        };
+        Ok((traced.graph, template, donation))
+    }
+}
+
+fn run<Out: Tree>(e: &Entry<Out>, args: &[Array]) -> Result<Out> {
+    let outs = e.exe.execute(args)?;
+    let mut it = outs.into_iter();
+    let mut missing = false;
+    let out = e
+        .template
+        .map_leaves(&mut Vec::new(), &mut |_, t| match it.next() {
+            Some(a) => Tensor::from_array(a),
+            None => {
+                missing = true;
+                t.clone()
+            }
+        });
+    if missing || it.next().is_some() {
+        return Err(Error::backend(
+            "jit",
+            "the program's results do not match the output tree",
+        ));
+    }
+    Ok(out)
+}
+
+impl<In, Out, F> std::fmt::Debug for Jit<In, Out, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Jit({}, {} compiled)",
+            self.rt.info(),
+            self.compiles.get()
+        )
+    }
+}

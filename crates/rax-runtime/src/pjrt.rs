@@ -1,0 +1,349 @@
+//! The PJRT backend: lowers a graph to StableHLO text (`rax_core::lower::lower_module`, with
+//! donation attributes), compiles it with a PJRT plugin through rax-pjrt, and runs it on the
+//! plugin's first device. Results are [`PjrtArray`]s: device buffers that stay on the device
+//! until `.to_literal()`. Arguments are validated in Rust (count, shape, dtype, donated or
+//! repeated buffers) before any plugin call, so misuse is an `Err`, never a plugin abort.
+//!
+//! Depends on `backend`, rax-core and rax-pjrt.
+
+use crate::backend::{
+    check_args, check_donated_unique, Backend, BackendInfo, Donation, Executable,
+};
+use rax_core::lower::{lower_module, ModuleOptions};
+use rax_core::{AVal, Array, DType, DeviceArray, Error, Graph, Literal, Result};
+use rax_pjrt::{Buffer, Client, CompileOptions, Device, ElementType, Plugin, PluginCandidate};
+use std::any::Any;
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+const NAME: &str = "pjrt";
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The PJRT element type of a rax dtype.
+pub fn element_type(d: DType) -> ElementType {
+    match d {
+        DType::Bool => ElementType::Pred,
+        DType::I8 => ElementType::S8,
+        DType::I32 => ElementType::S32,
+        DType::I64 => ElementType::S64,
+        DType::U8 => ElementType::U8,
+        DType::U32 => ElementType::U32,
+        DType::F16 => ElementType::F16,
+        DType::BF16 => ElementType::BF16,
+        DType::F32 => ElementType::F32,
+        DType::F64 => ElementType::F64,
+        DType::F8E4M3FN => ElementType::F8E4M3FN,
+        DType::F8E5M2 => ElementType::F8E5M2,
+        DType::C64 => ElementType::C64,
+    }
+}
+
+fn err(context: &str, e: rax_pjrt::Error) -> Error {
+    Error::backend(NAME, format!("{context}: {e}"))
+}
+
+/// A PJRT plugin with a client on its first device.
+pub struct Pjrt {
+    shared: Arc<Shared>,
+    info: BackendInfo,
+}
+
+struct Shared {
+    id: u64,
+    client: Client,
+    device: Device,
+}
+
+impl fmt::Debug for Pjrt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pjrt({})", self.info)
+    }
+}
+
+impl Pjrt {
+    /// Loads the plugin at `path` and opens a client on it.
+    pub fn load(path: impl AsRef<Path>) -> Result<Pjrt> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(Error::backend(
+                NAME,
+                format!("no PJRT plugin at {}: file not found", path.display()),
+            ));
+        }
+        let plugin = Plugin::load(path).map_err(|e| err("loading the plugin", e))?;
+        Pjrt::from_plugin(plugin)
+    }
+
+    /// Loads a discovered plugin (CUDA plugins get their `nvidia-*` libraries preloaded).
+    pub fn load_candidate(c: &PluginCandidate) -> Result<Pjrt> {
+        let plugin = Plugin::load_candidate(c).map_err(|e| err("loading the plugin", e))?;
+        Pjrt::from_plugin(plugin)
+    }
+
+    /// Opens a client on a loaded plugin.
+    pub fn from_plugin(plugin: Arc<Plugin>) -> Result<Pjrt> {
+        let path = plugin.path().display().to_string();
+        let ctx = |what: &str| format!("{what} ({path})");
+        let client = Client::new(&plugin).map_err(|e| err(&ctx("creating a client"), e))?;
+        let device = client
+            .default_device()
+            .map_err(|e| err(&ctx("finding a device"), e))?;
+        let platform = client
+            .platform_name()
+            .map_err(|e| err(&ctx("reading the platform name"), e))?;
+        let platform_version = client.platform_version().unwrap_or_default();
+        let info = BackendInfo {
+            name: NAME.into(),
+            platform,
+            platform_version,
+            api_version: Some(plugin.api_version()),
+            plugin_path: Some(path),
+        };
+        Ok(Pjrt {
+            shared: Arc::new(Shared {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                client,
+                device,
+            }),
+            info,
+        })
+    }
+
+    /// The rax-pjrt client (for raw access, e.g. benchmarks).
+    pub fn client(&self) -> &Client {
+        &self.shared.client
+    }
+
+    /// The device programs run on.
+    pub fn device(&self) -> &Device {
+        &self.shared.device
+    }
+
+    fn upload(&self, lit: &Literal) -> Result<Buffer> {
+        upload(&self.shared, lit)
+    }
+}
+
+fn upload(s: &Shared, lit: &Literal) -> Result<Buffer> {
+    let dims: Vec<i64> = lit.dims().iter().map(|&d| d as i64).collect();
+    s.client
+        .buffer_from_host(&lit.to_bytes(), element_type(lit.dtype()), &dims, &s.device)
+        .map_err(|e| err("copying to the device", e))
+}
+
+/// A device buffer of a PJRT backend.
+pub struct PjrtArray {
+    buffer: Buffer,
+    aval: Arc<AVal>,
+    donated: AtomicBool,
+    owner: u64,
+}
+
+impl fmt::Debug for PjrtArray {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PjrtArray({}", self.aval)?;
+        if self.is_donated() {
+            write!(f, ", donated")?;
+        }
+        write!(f, ")")
+    }
+}
+
+impl PjrtArray {
+    /// True once donated to a call (the buffer then belongs to that call's result).
+    pub fn is_donated(&self) -> bool {
+        self.donated.load(Ordering::Acquire)
+    }
+
+    /// The rax-pjrt buffer.
+    pub fn buffer(&self) -> &Buffer {
+        &self.buffer
+    }
+}
+
+impl DeviceArray for PjrtArray {
+    fn aval(&self) -> &AVal {
+        &self.aval
+    }
+
+    fn to_literal(&self) -> Result<Literal> {
+        if self.is_donated() {
+            return Err(crate::backend::donated_error(NAME, "this array"));
+        }
+        let bytes = self
+            .buffer
+            .to_host()
+            .map_err(|e| err("copying to the host", e))?;
+        Literal::from_bytes(&self.aval, &bytes)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// A program compiled by a PJRT plugin.
+pub struct PjrtExecutable {
+    exe: rax_pjrt::Executable,
+    shared: Arc<Shared>,
+    in_avals: Vec<AVal>,
+    out_avals: Vec<AVal>,
+    out_shared: Vec<Arc<AVal>>,
+    donation: Donation,
+    flags: Vec<bool>,
+    text: String,
+}
+
+impl fmt::Debug for PjrtExecutable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PjrtExecutable")
+            .field("in_avals", &self.in_avals)
+            .field("out_avals", &self.out_avals)
+            .field("donation", &self.donation)
+            .finish()
+    }
+}
+
+impl PjrtExecutable {
+    /// The rax-pjrt executable (memory statistics, cost analysis, ...).
+    pub fn raw(&self) -> &rax_pjrt::Executable {
+        &self.exe
+    }
+}
+
+impl Backend for Pjrt {
+    fn info(&self) -> &BackendInfo {
+        &self.info
+    }
+
+    fn compile(&self, graph: &Graph, donation: &Donation) -> Result<Arc<dyn Executable>> {
+        let in_avals = graph.in_avals();
+        let out_avals = graph.out_avals();
+        donation.validate(&in_avals, &out_avals)?;
+        let text = lower_module(
+            graph,
+            &ModuleOptions {
+                module_name: "rax".into(),
+                aliases: donation.aliases.clone(),
+                donors: donation.donors.clone(),
+            },
+        )?;
+        let exe = self
+            .shared
+            .client
+            .compile(&text, &CompileOptions::default())
+            .map_err(|e| err("compiling the lowered StableHLO", e))?;
+        if exe.num_outputs() != out_avals.len() {
+            return Err(Error::backend(
+                NAME,
+                format!(
+                    "the compiled program has {} outputs, the graph {}",
+                    exe.num_outputs(),
+                    out_avals.len()
+                ),
+            ));
+        }
+        let flags = if donation.aliases.is_empty() && donation.donors.is_empty() {
+            Vec::new()
+        } else {
+            donation.flags(in_avals.len())
+        };
+        Ok(Arc::new(PjrtExecutable {
+            exe,
+            shared: self.shared.clone(),
+            out_shared: out_avals.iter().cloned().map(Arc::new).collect(),
+            in_avals,
+            out_avals,
+            donation: donation.clone(),
+            flags,
+            text,
+        }))
+    }
+
+    fn to_device(&self, lit: &Literal) -> Result<Array> {
+        let buffer = self.upload(lit)?;
+        Ok(Array::Device(Arc::new(PjrtArray {
+            buffer,
+            aval: Arc::new(lit.aval()),
+            donated: AtomicBool::new(false),
+            owner: self.shared.id,
+        })))
+    }
+}
+
+/// Our own buffer inside an argument, if it is one of this client's arrays.
+fn own<'a>(a: &'a Array, owner: u64) -> Option<&'a PjrtArray> {
+    match a {
+        Array::Device(d) => d
+            .as_any()
+            .downcast_ref::<PjrtArray>()
+            .filter(|p| p.owner == owner),
+        Array::Host(_) => None,
+    }
+}
+
+impl Executable for PjrtExecutable {
+    fn in_avals(&self) -> &[AVal] {
+        &self.in_avals
+    }
+    fn out_avals(&self) -> &[AVal] {
+        &self.out_avals
+    }
+    fn donation(&self) -> &Donation {
+        &self.donation
+    }
+    fn text(&self) -> Option<&str> {
+        Some(&self.text)
+    }
+
+    fn execute(&self, args: &[Array]) -> Result<Vec<Array>> {
+        check_args(NAME, &self.in_avals, args)?;
+        check_donated_unique(NAME, &self.flags, args)?;
+        let owner = self.shared.id;
+        // Host arguments (and other backends' arrays) are copied in first.
+        let mut temps: Vec<Buffer> = Vec::new();
+        for a in args {
+            if own(a, owner).is_none() {
+                let lit = a.to_host()?;
+                temps.push(upload(&self.shared, &lit)?);
+            }
+        }
+        let mut next_temp = temps.iter();
+        let mut refs: Vec<&Buffer> = Vec::with_capacity(args.len());
+        for a in args {
+            match own(a, owner) {
+                Some(p) => refs.push(&p.buffer),
+                None => match next_temp.next() {
+                    Some(b) => refs.push(b),
+                    None => return Err(Error::backend(NAME, "argument staging failed")),
+                },
+            }
+        }
+        let result = self.exe.execute(&refs, &self.flags);
+        // Whether or not the call succeeded, donated buffers may have been consumed.
+        for (a, &d) in args.iter().zip(&self.flags) {
+            if let (true, Some(p)) = (d, own(a, owner)) {
+                p.donated.store(true, Ordering::Release);
+            }
+        }
+        let outs = result.map_err(|e| err("executing", e))?;
+        if outs.len() != self.out_shared.len() {
+            return Err(Error::backend(NAME, "wrong number of results"));
+        }
+        Ok(outs
+            .into_iter()
+            .zip(&self.out_shared)
+            .map(|(buffer, aval)| {
+                Array::Device(Arc::new(PjrtArray {
+                    buffer,
+                    aval: aval.clone(),
+                    donated: AtomicBool::new(false),
+                    owner,
+                }) as Arc<dyn DeviceArray>)
+            })
+            .collect())
+    }
+}
