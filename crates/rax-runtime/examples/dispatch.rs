@@ -7,8 +7,8 @@
 //! (DESIGN's target: rax within 1.2x of the raw PJRT loop.)
 
 use rax_core::{DType, Literal, Tensor};
-use rax_runtime::{discover_plugins, Pjrt, Runtime};
 use rax_pjrt::{CompileOptions, ElementType};
+use rax_runtime::{discover_plugins, Pjrt, Runtime};
 use std::time::Instant;
 
 const CALLS: usize = 20_000;
@@ -120,7 +120,10 @@ fn main() {
         Err(e) => eprintln!("interpreter: {e}"),
     }
     if !any {
-        eprintln!("no CPU PJRT plugin found (see README to install one):\n{}", found.report());
+        eprintln!(
+            "no CPU PJRT plugin found (see README to install one):\n{}",
+            found.report()
+        );
         std::process::exit(1);
     }
 }

@@ -4,6 +4,12 @@
 //! until `.to_literal()`. Arguments are validated in Rust (count, shape, dtype, donated or
 //! repeated buffers) before any plugin call, so misuse is an `Err`, never a plugin abort.
 //!
+//! NaN semantics: the pip CPU plugins default to XLA's "fast" min/max, which drop NaNs
+//! (`max(NaN, 0) = 0`), unlike jaxlib and rax's interpreter. Before loading the first plugin,
+//! rax appends `--xla_cpu_enable_fast_min_max=false` to `XLA_FLAGS` (unless `XLA_FLAGS` already
+//! mentions that flag), so `maximum`, `minimum` and `clamp` propagate NaN like JAX. (rax-pjrt's
+//! `CompileOptions` cannot carry `DebugOptions` yet; when it can, this should move there.)
+//!
 //! Depends on `backend`, rax-core and rax-pjrt.
 
 use crate::backend::{
@@ -41,6 +47,26 @@ pub fn element_type(d: DType) -> ElementType {
     }
 }
 
+/// The XLA flag that makes CPU `maximum`/`minimum` propagate NaN (jaxlib's behaviour).
+pub const NAN_MIN_MAX_FLAG: &str = "--xla_cpu_enable_fast_min_max=false";
+
+static XLA_FLAGS_ONCE: std::sync::Once = std::sync::Once::new();
+
+/// Adds [`NAN_MIN_MAX_FLAG`] to `XLA_FLAGS` once, before any plugin reads it.
+fn ensure_xla_flags() {
+    XLA_FLAGS_ONCE.call_once(|| {
+        let cur = std::env::var("XLA_FLAGS").unwrap_or_default();
+        if !cur.contains("xla_cpu_enable_fast_min_max") {
+            let v = if cur.trim().is_empty() {
+                NAN_MIN_MAX_FLAG.to_string()
+            } else {
+                format!("{cur} {NAN_MIN_MAX_FLAG}")
+            };
+            std::env::set_var("XLA_FLAGS", v);
+        }
+    });
+}
+
 fn err(context: &str, e: rax_pjrt::Error) -> Error {
     Error::backend(NAME, format!("{context}: {e}"))
 }
@@ -73,17 +99,20 @@ impl Pjrt {
                 format!("no PJRT plugin at {}: file not found", path.display()),
             ));
         }
+        ensure_xla_flags();
         let plugin = Plugin::load(path).map_err(|e| err("loading the plugin", e))?;
         Pjrt::from_plugin(plugin)
     }
 
     /// Loads a discovered plugin (CUDA plugins get their `nvidia-*` libraries preloaded).
     pub fn load_candidate(c: &PluginCandidate) -> Result<Pjrt> {
+        ensure_xla_flags();
         let plugin = Plugin::load_candidate(c).map_err(|e| err("loading the plugin", e))?;
         Pjrt::from_plugin(plugin)
     }
 
-    /// Opens a client on a loaded plugin.
+    /// Opens a client on a loaded plugin. (Prefer [`Pjrt::load`]: it also sets the XLA flag
+    /// for NaN-propagating min/max before the plugin is loaded.)
     pub fn from_plugin(plugin: Arc<Plugin>) -> Result<Pjrt> {
         let path = plugin.path().display().to_string();
         let ctx = |what: &str| format!("{what} ({path})");
@@ -275,7 +304,7 @@ impl Backend for Pjrt {
 }
 
 /// Our own buffer inside an argument, if it is one of this client's arrays.
-fn own<'a>(a: &'a Array, owner: u64) -> Option<&'a PjrtArray> {
+fn own(a: &Array, owner: u64) -> Option<&PjrtArray> {
     match a {
         Array::Device(d) => d
             .as_any()

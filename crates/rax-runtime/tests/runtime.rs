@@ -195,20 +195,24 @@ fn donation_assignment_rules() {
     );
     assert_eq!(d.aliases, vec![(0, 0), (1, 2), (3, 1)]);
     assert!(d.donors.is_empty());
-    let d = Donation::assign(&[f.clone(), f.clone()], &[f.clone()], &[true, true]);
+    let d = Donation::assign(
+        &[f.clone(), f.clone()],
+        std::slice::from_ref(&f),
+        &[true, true],
+    );
     assert_eq!(d.aliases, vec![(0, 0)]);
     assert_eq!(d.donors, vec![1]);
     assert!(Donation {
         aliases: vec![(0, 0)],
         donors: vec![]
     }
-    .validate(&[g.clone()], &[f.clone()])
+    .validate(std::slice::from_ref(&g), std::slice::from_ref(&f))
     .is_err());
     assert!(Donation {
         aliases: vec![(5, 0)],
         donors: vec![]
     }
-    .validate(&[f.clone()], &[f.clone()])
+    .validate(std::slice::from_ref(&f), std::slice::from_ref(&f))
     .is_err());
 }
 
@@ -379,5 +383,24 @@ fn describes_its_backend() {
         let d = rt.description();
         assert!(d.starts_with("pjrt on cpu, PJRT C API 0."), "{label}: {d}");
         assert!(d.contains("why: explicit plugin path"), "{label}: {d}");
+    }
+}
+
+#[test]
+fn max_min_clamp_propagate_nan_like_jax() {
+    for (label, rt) in all_runtimes() {
+        let f = rt.jit(|(a, b): &(Tensor, Tensor)| (a.maximum(b), a.minimum(b)));
+        let a = f32s(&[3], vec![f32::NAN, 1.0, 0.0]);
+        let b = f32s(&[3], vec![0.0, f32::NAN, -1.0]);
+        let (mx, mn) = f.call(&(a, b)).unwrap();
+        let (mx, mn) = (mx.to_vec::<f32>().unwrap(), mn.to_vec::<f32>().unwrap());
+        assert!(
+            mx[0].is_nan() && mx[1].is_nan() && mx[2] == 0.0,
+            "{label}: {mx:?}"
+        );
+        assert!(
+            mn[0].is_nan() && mn[1].is_nan() && mn[2] == -1.0,
+            "{label}: {mn:?}"
+        );
     }
 }
