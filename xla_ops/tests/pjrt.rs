@@ -31,6 +31,14 @@ const KNOWN: &[Known] = &[
         case: "sign/u32/*",
         why: "as sign/u8: stablehlo.sign does not accept unsigned integers.",
     },
+    Known {
+        backend: "pjrt",
+        case: "scan_cumsum/f32/empty",
+        why: "a scan of length 0: rax's lowering keeps the while loop whose body dynamic-slices \
+              one row of the empty xs (slice size 1 > dimension 0), which XLA's verifier rejects \
+              although the body never runs; JAX emits no loop for length 0. To fix in the scan \
+              lowering (control family).",
+    },
 ];
 
 fn ci() -> bool {
