@@ -1,4 +1,4 @@
-//! The README's first program (kept compiling and running by `cargo test`'s example build).
+//! The README's first program (a test checks it matches README.md).
 
 use rax_core::{DType, Result, Tensor};
 use rax_runtime::Runtime;

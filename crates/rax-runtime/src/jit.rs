@@ -30,6 +30,32 @@ use std::sync::Arc;
 
 type DonatePred = Box<dyn Fn(&str) -> bool>;
 
+/// A function [`Jit`] can trace: [`Plain`] (`Fn(&In) -> Out`, from `Runtime::jit`) or
+/// [`Fallible`] (`Fn(&In) -> Result<Out>`, from `Runtime::try_jit`, for bodies that use
+/// fallible transforms such as `value_and_grad` with `?`).
+pub trait TraceFn<In, Out> {
+    /// Runs the function on traced (or, when inlined, concrete) inputs.
+    fn run(&self, x: &In) -> Result<Out>;
+}
+
+/// A `Fn(&In) -> Out` for [`Jit`].
+pub struct Plain<F>(pub F);
+
+/// A `Fn(&In) -> Result<Out>` for [`Jit`].
+pub struct Fallible<F>(pub F);
+
+impl<In, Out, F: Fn(&In) -> Out> TraceFn<In, Out> for Plain<F> {
+    fn run(&self, x: &In) -> Result<Out> {
+        Ok((self.0)(x))
+    }
+}
+
+impl<In, Out, F: Fn(&In) -> Result<Out>> TraceFn<In, Out> for Fallible<F> {
+    fn run(&self, x: &In) -> Result<Out> {
+        (self.0)(x)
+    }
+}
+
 /// A jitted function (see the module docs). Not `Send`: tensors are thread-local values.
 pub struct Jit<In, Out, F> {
     rt: Runtime,
@@ -106,7 +132,7 @@ impl<In, Out, F> Jit<In, Out, F>
 where
     In: Tree,
     Out: Tree,
-    F: Fn(&In) -> Out,
+    F: TraceFn<In, Out>,
 {
     pub(crate) fn new(rt: Runtime, f: F) -> Self {
         Jit {
@@ -212,7 +238,7 @@ where
     pub fn call(&self, x: &In) -> Result<Out> {
         let args = match self.leaves(x) {
             Leaves::Concrete(a) => a,
-            Leaves::Traced => return Ok((self.f)(x)),
+            Leaves::Traced => return self.f.run(x),
             Leaves::Error(e) => return Err(e),
         };
         if let Some(i) = args.iter().position(is_donated) {
@@ -266,12 +292,17 @@ where
         let mut template = None;
         let mut build_err = None;
         let traced = rax_core::trace(avals, |xs| match unflatten(x, xs.to_vec()) {
-            Ok(inp) => {
-                let out = (self.f)(&inp);
-                let leaves = flatten(&out);
-                template = Some(out);
-                leaves
-            }
+            Ok(inp) => match self.f.run(&inp) {
+                Ok(out) => {
+                    let leaves = flatten(&out);
+                    template = Some(out);
+                    leaves
+                }
+                Err(e) => {
+                    build_err = Some(e);
+                    Vec::new()
+                }
+            },
             Err(e) => {
                 build_err = Some(e);
                 Vec::new()

@@ -34,6 +34,6 @@ pub mod runtime;
 
 pub use backend::{is_donated, Backend, BackendInfo, Donation, Executable};
 pub use interp::{InterpArray, Interpreter};
-pub use jit::Jit;
+pub use jit::{Fallible, Jit, Plain, TraceFn};
 pub use pjrt::{Pjrt, PjrtArray};
 pub use runtime::{discover_plugins, Runtime};

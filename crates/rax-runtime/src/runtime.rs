@@ -12,7 +12,7 @@
 
 use crate::backend::{Backend, BackendInfo};
 use crate::interp::Interpreter;
-use crate::jit::Jit;
+use crate::jit::{Fallible, Jit, Plain};
 use crate::pjrt::Pjrt;
 use rax_core::{Error, Literal, Result, Tensor, Tree};
 use rax_pjrt::discover::{discover_with, CandidateSource, Discovery, DiscoveryEnv, PLUGIN_ENV};
@@ -186,12 +186,22 @@ impl Runtime {
     }
 
     /// Compiles `f` once per input signature and runs it on this backend (see [`Jit`]).
-    pub fn jit<In, Out, F>(&self, f: F) -> Jit<In, Out, F>
+    pub fn jit<In, Out, F>(&self, f: F) -> Jit<In, Out, Plain<F>>
     where
         In: Tree,
         Out: Tree,
         F: Fn(&In) -> Out,
     {
-        Jit::new(self.clone(), f)
+        Jit::new(self.clone(), Plain(f))
+    }
+
+    /// Like [`Runtime::jit`] for a function returning `Result` (its error is the call's error).
+    pub fn try_jit<In, Out, F>(&self, f: F) -> Jit<In, Out, Fallible<F>>
+    where
+        In: Tree,
+        Out: Tree,
+        F: Fn(&In) -> Result<Out>,
+    {
+        Jit::new(self.clone(), Fallible(f))
     }
 }

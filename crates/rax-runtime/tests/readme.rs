@@ -21,5 +21,8 @@ fn readme_program_is_the_readme_example() {
         .find(|l| l.contains("# README test command"))
         .expect(".ci/run names the README test command");
     let cmd = line.split('#').next().unwrap_or("").trim();
-    assert!(readme.contains(&format!("\n    {cmd}\n")), "README lacks `{cmd}`");
+    assert!(
+        readme.contains(&format!("\n    {cmd}\n")),
+        "README lacks `{cmd}`"
+    );
 }
