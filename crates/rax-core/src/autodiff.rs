@@ -239,8 +239,20 @@ impl Tape {
                 })
                 .collect::<Result<Vec<usize>>>()?;
             let outs = if let Some(vals) = subst.get(&ni) {
+                // A saved value: not recomputed, but its VJP still runs (on the recomputed or
+                // saved operands).
                 let act = ins.iter().any(|&i| self.active[i]);
-                vals.iter().map(|t| self.push(t.clone(), act)).collect()
+                let ids: Vec<usize> = vals.iter().map(|t| self.push(t.clone(), act)).collect();
+                if act {
+                    self.entries.push(Entry {
+                        op: node.op.clone(),
+                        ins: ins.clone(),
+                        outs: ids.clone(),
+                        site: node.site,
+                        extra: Extra::Plain,
+                    });
+                }
+                ids
             } else {
                 self.record(&node.op, &ins, node.site)?
             };
@@ -1188,4 +1200,32 @@ pub fn control_vjp(
         }
         _ => Err(crate::prim::unreachable_op(op)),
     }
+}
+
+/// Dead-code elimination: drops the nodes none of whose results reach the outputs (ops have no
+/// side effects). Values a transformation computed but did not use — e.g. the recomputation of
+/// a value a `checkpoint` policy saved — disappear, as XLA would remove them.
+pub fn dce(g: &Graph) -> Graph {
+    let mut live = vec![false; g.avals.len()];
+    for v in &g.outputs {
+        live[v.index()] = true;
+    }
+    let mut keep = vec![false; g.nodes.len()];
+    for (i, n) in g.nodes.iter().enumerate().rev() {
+        if n.outputs.iter().any(|v| live[v.index()]) {
+            keep[i] = true;
+            for v in &n.inputs {
+                live[v.index()] = true;
+            }
+        }
+    }
+    let mut out = g.clone();
+    out.nodes = g
+        .nodes
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(n, _)| n.clone())
+        .collect();
+    out
 }

@@ -892,3 +892,20 @@ pub fn optimization_barrier(xs: &[Tensor]) -> Vec<Tensor> {
     let refs: Vec<&Tensor> = xs.iter().collect();
     apply(Op::OptimizationBarrier, &refs, CallSite::here())
 }
+
+// ---------------------------------------------------------------------------------------------
+// VJP rules
+// ---------------------------------------------------------------------------------------------
+
+/// The VJP rules of the control family (implemented in `autodiff`, which also gives scans
+/// their residuals during the forward pass): scan runs a reverse scan of the body's VJP over
+/// the stacked carries; cond is a cond of the branches' VJPs; optimization_barrier passes
+/// cotangents through; while is an `Error::Transform` (use scan with a fixed trip count).
+pub fn vjp(
+    op: &Op,
+    ins: &[Tensor],
+    outs: &[Tensor],
+    cts: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    crate::autodiff::control_vjp(op, ins, outs, cts)
+}

@@ -693,3 +693,109 @@ impl Tensor {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// VJP (JAX's dot_general transpose rules)
+// ---------------------------------------------------------------------------------------------
+
+/// Consecutive index ranges of the given lengths (`ranges_like` in JAX).
+fn ranges_like(lens: &[usize]) -> Vec<Vec<usize>> {
+    let mut start = 0;
+    lens.iter()
+        .map(|&n| {
+            let r = (start..start + n).collect();
+            start += n;
+            r
+        })
+        .collect()
+}
+
+fn remaining(n: usize, a: &[usize], b: &[usize]) -> Vec<usize> {
+    (0..n)
+        .filter(|i| !a.contains(i) && !b.contains(i))
+        .collect()
+}
+
+/// The cotangent of the left operand `x` of `dot_general(x, y)` (`swap_ans` when the output's
+/// kept dims are ordered y-first, for the right operand's rule). The cotangent `g` has the
+/// result (accumulation) dtype: `y` is cast to it, the product is computed in it and the result
+/// cast back to `x`'s dtype (a cotangent has its primal's dtype).
+fn transpose_lhs(
+    g: &Tensor,
+    x: &Tensor,
+    y: &Tensor,
+    dims: &DotDims,
+    precision: Precision,
+    swap_ans: bool,
+) -> Tensor {
+    let (xc, yc, xb, yb) = (
+        &dims.lhs_contract,
+        &dims.rhs_contract,
+        &dims.lhs_batch,
+        &dims.rhs_batch,
+    );
+    let x_kept = remaining(x.rank(), xc, xb);
+    let y_kept = remaining(y.rank(), yc, yb);
+    let (ans_batch, ans_y) = if swap_ans {
+        let r = ranges_like(&[xb.len(), y_kept.len(), x_kept.len()]);
+        (r[0].clone(), r[1].clone())
+    } else {
+        let r = ranges_like(&[xb.len(), x_kept.len(), y_kept.len()]);
+        (r[0].clone(), r[2].clone())
+    };
+    let nd = DotDims {
+        lhs_batch: ans_batch,
+        rhs_batch: yb.clone(),
+        lhs_contract: ans_y,
+        rhs_contract: y_kept,
+    };
+    // x_contract sorted by y_contract.
+    let mut order: Vec<usize> = (0..yc.len()).collect();
+    order.sort_by_key(|&i| yc[i]);
+    let xc_sorted: Vec<usize> = order.iter().map(|&i| xc[i]).collect();
+    let mut pre: Vec<usize> = xb.clone();
+    pre.extend(x_kept);
+    pre.extend(xc_sorted);
+    // out_axes = argsort(pre)
+    let mut out_axes: Vec<usize> = (0..pre.len()).collect();
+    out_axes.sort_by_key(|&i| pre[i]);
+    let gd = g.dtype();
+    let prod = crate::autodiff::op1(
+        Op::DotGeneral {
+            dims: nd,
+            precision,
+            out: gd,
+        },
+        &[g, &y.cast(gd)],
+    );
+    prod.transpose(&out_axes).cast(x.dtype())
+}
+
+/// The VJP of `dot_general`: both operands' cotangents by JAX's transpose rules, each cast to
+/// its operand's dtype (mixed accumulation: the products run in the result dtype).
+pub fn vjp(
+    op: &Op,
+    ins: &[Tensor],
+    _outs: &[Tensor],
+    cts: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    let Op::DotGeneral {
+        dims, precision, ..
+    } = op
+    else {
+        return Err(super::unreachable_op(op));
+    };
+    let (Some(Some(g)), Some(x), Some(y)) = (cts.first(), ins.first(), ins.get(1)) else {
+        return Ok(vec![None; ins.len()]);
+    };
+    let swapped = DotDims {
+        lhs_batch: dims.rhs_batch.clone(),
+        rhs_batch: dims.lhs_batch.clone(),
+        lhs_contract: dims.rhs_contract.clone(),
+        rhs_contract: dims.lhs_contract.clone(),
+    };
+    Ok(vec![
+        Some(transpose_lhs(g, x, y, dims, *precision, false)),
+        Some(transpose_lhs(g, y, x, &swapped, *precision, true)),
+    ])
+}

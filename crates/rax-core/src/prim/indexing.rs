@@ -941,3 +941,90 @@ impl Tensor {
         apply1(Op::ScatterAdd(s), &[self, &i, &u], site)
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// VJP rules
+// ---------------------------------------------------------------------------------------------
+
+/// The VJP rules of the indexing family: dynamic_slice scatters its cotangent into zeros with
+/// dynamic_update_slice (same clamped start); dynamic_update_slice splits its cotangent into the
+/// part outside the update and the slice under it; gather's cotangent is a scatter-add of the
+/// output cotangent, scatter-add's update cotangent a gather of it (JAX's rules). Index
+/// operands get no cotangent.
+pub fn vjp(
+    op: &Op,
+    ins: &[Tensor],
+    _outs: &[Tensor],
+    cts: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    use crate::autodiff::{op1, zeros_like};
+    let Some(Some(g)) = cts.first() else {
+        return Ok(vec![None; ins.len()]);
+    };
+    let x = ins.first().ok_or_else(|| super::unreachable_op(op))?;
+    let mut r: Vec<Option<Tensor>> = vec![None; ins.len()];
+    match op {
+        Op::DynamicSlice { .. } => {
+            let z = zeros_like(x);
+            let mut args: Vec<&Tensor> = vec![&z, g];
+            args.extend(ins[1..].iter());
+            r[0] = Some(op1(Op::DynamicUpdateSlice, &args));
+        }
+        Op::DynamicUpdateSlice => {
+            let u = ins.get(1).ok_or_else(|| super::unreachable_op(op))?;
+            let zu = zeros_like(u);
+            let mut args: Vec<&Tensor> = vec![g, &zu];
+            args.extend(ins[2..].iter());
+            r[0] = Some(op1(Op::DynamicUpdateSlice, &args));
+            let mut sargs: Vec<&Tensor> = vec![g];
+            sargs.extend(ins[2..].iter());
+            r[1] = Some(op1(Op::DynamicSlice { sizes: u.dims() }, &sargs));
+        }
+        Op::Gather(d) => {
+            let idx = ins.get(1).ok_or_else(|| super::unreachable_op(op))?;
+            let sd = ScatterDims {
+                update_window_dims: d.offset_dims.clone(),
+                inserted_window_dims: d.collapsed_slice_dims.clone(),
+                input_batching_dims: d.operand_batching_dims.clone(),
+                scatter_indices_batching_dims: d.start_indices_batching_dims.clone(),
+                scatter_dims_to_operand_dims: d.start_index_map.clone(),
+                index_vector_dim: d.index_vector_dim,
+                indices_are_sorted: d.indices_are_sorted,
+                unique_indices: false,
+            };
+            let z = zeros_like(x);
+            r[0] = Some(op1(Op::ScatterAdd(sd), &[&z, idx, g]));
+        }
+        Op::ScatterAdd(s) => {
+            let (idx, upd) = match (ins.get(1), ins.get(2)) {
+                (Some(i), Some(u)) => (i, u),
+                _ => return Err(super::unreachable_op(op)),
+            };
+            r[0] = Some(g.clone());
+            let ud = upd.dims();
+            let mut slice_sizes = Vec::new();
+            let mut pos = 0;
+            for i in 0..x.rank() {
+                if s.inserted_window_dims.contains(&i) || s.input_batching_dims.contains(&i) {
+                    slice_sizes.push(1);
+                } else {
+                    slice_sizes.push(ud[s.update_window_dims[pos]]);
+                    pos += 1;
+                }
+            }
+            let gd = GatherDims {
+                offset_dims: s.update_window_dims.clone(),
+                collapsed_slice_dims: s.inserted_window_dims.clone(),
+                operand_batching_dims: s.input_batching_dims.clone(),
+                start_indices_batching_dims: s.scatter_indices_batching_dims.clone(),
+                start_index_map: s.scatter_dims_to_operand_dims.clone(),
+                index_vector_dim: s.index_vector_dim,
+                slice_sizes,
+                indices_are_sorted: s.indices_are_sorted,
+            };
+            r[2] = Some(op1(Op::Gather(gd), &[g, idx]));
+        }
+        _ => return Err(super::unreachable_op(op)),
+    }
+    Ok(r)
+}

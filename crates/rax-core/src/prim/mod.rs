@@ -206,7 +206,14 @@ pub fn vjp(
         | Op::Constant(_) => layout::vjp(op, ins, outs, cts),
         Op::Call { .. } => call::vjp(op, ins, outs, cts),
         Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
-            crate::autodiff::control_vjp(op, ins, outs, cts)
+            control::vjp(op, ins, outs, cts)
+        }
+        Op::DynamicSlice { .. } | Op::DynamicUpdateSlice | Op::Gather(_) | Op::ScatterAdd(_) => {
+            indexing::vjp(op, ins, outs, cts)
+        }
+        Op::DotGeneral { .. } => dot::vjp(op, ins, outs, cts),
+        Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Cumulative { .. } => {
+            reduce::vjp(op, ins, outs, cts)
         }
         _ => Err(crate::error::Error::Transform {
             transform: "grad".into(),

@@ -1228,3 +1228,61 @@ impl Tensor {
         apply1(Op::Convert(dtype), &[&eq], site)
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// VJP rules
+// ---------------------------------------------------------------------------------------------
+
+/// The VJP rules of the reduce family: sum broadcasts back; max/min send the cotangent to the
+/// locations equal to the result, split evenly between ties (JAX's chooser rule); prod uses
+/// `g * result / x` (so an operand containing exact zeros gets non-finite cotangents there, a
+/// documented limitation); cumulative sum is a cumulative sum in the other direction; argmax /
+/// argmin and boolean reductions are not differentiable; cumulative prod/max/min have no rule.
+pub fn vjp(
+    op: &Op,
+    ins: &[Tensor],
+    outs: &[Tensor],
+    cts: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    let (Some(Some(g)), Some(x), Some(z)) = (cts.first(), ins.first(), outs.first()) else {
+        return Ok(vec![None; ins.len()]);
+    };
+    let xd = x.dims();
+    let r = match op {
+        Op::Reduce { kind, axes } => {
+            let kept: Vec<usize> = (0..xd.len()).filter(|d| !axes.contains(d)).collect();
+            let bcast = |t: &Tensor| t.broadcast_in_dim(&xd, &kept);
+            match kind {
+                ReduceKind::Sum => Some(bcast(g)),
+                ReduceKind::Max | ReduceKind::Min => {
+                    let loc = x.eq(&bcast(z));
+                    let one = Tensor::select(&loc, &x.scalar_like(1.0), &x.scalar_like(0.0));
+                    let counts = one.sum(axes);
+                    Some(bcast(&(g / &counts)) * one)
+                }
+                ReduceKind::Prod => Some(bcast(&(g * z)) / x),
+                ReduceKind::And | ReduceKind::Or => None,
+            }
+        }
+        Op::ArgReduce { .. } => None,
+        Op::Cumulative {
+            kind,
+            axis,
+            reverse,
+        } => match kind {
+            ReduceKind::Sum => Some(g.cumsum(*axis, !*reverse)),
+            _ => {
+                return Err(Error::Transform {
+                    transform: "grad".into(),
+                    op: super::op_name(op).into(),
+                    msg: format!(
+                        "no VJP rule for cumulative {kind:?} yet (cumulative sum has one)"
+                    ),
+                    site: None,
+                })
+            }
+        },
+        _ => return Err(super::unreachable_op(op)),
+    };
+    Ok(vec![r])
+}
