@@ -1,7 +1,7 @@
 //! Dispatch cost of a tiny jitted program: `x + 1` on f32[8], the result fed back as the next
 //! input, 20,000 calls — through rax's `jit` and through the raw rax-pjrt API on the same
 //! plugin. Prints one JSON line per CPU plugin found (plus one for the interpreter):
-//! compile seconds, µs/call of each path (best of 3 interleaved rounds) and their ratio.
+//! compile seconds, µs/call of each path (best of 9 interleaved rounds) and their ratio.
 //!
 //! Run: `cargo run --release -p rax-runtime --example dispatch`
 //! (DESIGN's target: rax within 1.2x of the raw PJRT loop.)
@@ -13,7 +13,7 @@ use std::time::Instant;
 
 const CALLS: usize = 20_000;
 const WARMUP: usize = 1_000;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 9;
 
 const ADD_ONE: &str = r#"module @m {
   func.func public @main(%arg0: tensor<8xf32>) -> (tensor<8xf32>) {

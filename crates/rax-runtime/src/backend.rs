@@ -156,6 +156,11 @@ pub trait Executable: fmt::Debug + Send + Sync {
     /// Runs the program. Arguments are checked first (count, types, donated buffers); donated
     /// device arguments are consumed (any later use is an error). Host arguments are copied in.
     fn execute(&self, args: &[Array]) -> Result<Vec<Array>>;
+    /// Like [`Executable::execute`], appending the results to `out` (lets callers reuse it).
+    fn execute_into(&self, args: &[Array], out: &mut Vec<Array>) -> Result<()> {
+        out.extend(self.execute(args)?);
+        Ok(())
+    }
 }
 
 /// Buffers that can be donated (consumed by a call) report it here; a runtime's own device

@@ -68,8 +68,11 @@ pub struct Jit<In, Out, F> {
 
 struct State<Out> {
     entries: Vec<Entry<Out>>,
+    /// Scratch buffers reused by every call (cleared after use, so no array is kept alive).
     structure: String,
     path: Vec<String>,
+    args: Vec<Array>,
+    outs: Vec<Array>,
 }
 
 struct Entry<Out> {
@@ -143,6 +146,8 @@ where
                 entries: Vec::new(),
                 structure: String::new(),
                 path: Vec::new(),
+                args: Vec::new(),
+                outs: Vec::new(),
             }),
             compiles: Cell::new(0),
             _in: PhantomData,
@@ -236,45 +241,78 @@ where
 
     /// Runs the function: compiled once per signature, then dispatched straight to the backend.
     pub fn call(&self, x: &In) -> Result<Out> {
-        let args = match self.leaves(x) {
-            Leaves::Concrete(a) => a,
-            Leaves::Traced => return self.f.run(x),
-            Leaves::Error(e) => return Err(e),
-        };
-        if let Some(i) = args.iter().position(is_donated) {
+        let mut guard = self
+            .state
+            .try_borrow_mut()
+            .map_err(|_| Error::arg("jit", "a jitted function called itself while running"))?;
+        let st = &mut *guard;
+        // Gather the leaves' arrays into the reused argument buffer.
+        let (mut traced, mut error) = (false, None);
+        {
+            let State { args, path, .. } = st;
+            args.clear();
+            x.for_each_leaf(path, &mut |_, t| match t.array() {
+                Some(a) => args.push(a.clone()),
+                None if t.is_traced() => traced = true,
+                None => {
+                    if error.is_none() {
+                        error = t.check().err();
+                    }
+                }
+            });
+            path.clear();
+        }
+        if let Some(e) = error {
+            st.args.clear();
+            return Err(e);
+        }
+        if traced {
+            st.args.clear();
+            drop(guard);
+            return self.f.run(x);
+        }
+        if let Some(i) = st.args.iter().position(is_donated) {
+            st.args.clear();
+            drop(guard);
             let path = leaf_paths(x).get(i).cloned().unwrap_or_default();
             return Err(crate::backend::donated_error(
                 &self.rt.info().name,
                 &format!("input leaf `{path}` (leaf {i})"),
             ));
         }
-        let hash = {
-            let mut st = self
-                .state
-                .try_borrow_mut()
-                .map_err(|_| Error::arg("jit", "a jitted function called itself while running"))?;
-            let st = &mut *st;
-            st.structure.clear();
-            x.write_structure(&mut st.structure);
-            let hash = signature_hash(&st.structure, &args);
-            let found = st.entries.iter().find(|e| {
-                e.hash == hash && e.structure == st.structure && same_avals(&e.avals, &args)
+        st.structure.clear();
+        x.write_structure(&mut st.structure);
+        let hash = signature_hash(&st.structure, &st.args);
+        {
+            let State {
+                entries,
+                structure,
+                args,
+                outs,
+                ..
+            } = st;
+            let found = entries.iter().find(|e| {
+                e.hash == hash && &e.structure == structure && same_avals(&e.avals, args)
             });
             if let Some(e) = found {
-                return run(e, &args);
+                let r = run(e, args, outs);
+                args.clear();
+                return r;
             }
-            hash
-        };
+        }
         // Cache miss: trace, lower and compile without holding the state (f may call jits).
+        let args = std::mem::take(&mut st.args);
+        let structure = st.structure.clone();
+        drop(guard);
         let avals: Vec<AVal> = args.iter().map(|a| a.aval()).collect();
         let (graph, template, donation) = self.trace(x, &avals)?;
         let exe = self.rt.backend().compile(&graph, &donation)?;
         self.compiles.set(self.compiles.get() + 1);
-        let mut st = self
+        let mut guard = self
             .state
             .try_borrow_mut()
             .map_err(|_| Error::arg("jit", "a jitted function called itself while compiling"))?;
-        let structure = st.structure.clone();
+        let st = &mut *guard;
         st.entries.push(Entry {
             hash,
             structure,
@@ -283,7 +321,7 @@ where
             template,
         });
         match st.entries.last() {
-            Some(e) => run(e, &args),
+            Some(e) => run(e, &args, &mut st.outs),
             None => Err(Error::arg("jit", "cache insert failed")),
         }
     }
@@ -330,9 +368,10 @@ where
     }
 }
 
-fn run<Out: Tree>(e: &Entry<Out>, args: &[Array]) -> Result<Out> {
-    let outs = e.exe.execute(args)?;
-    let mut it = outs.into_iter();
+fn run<Out: Tree>(e: &Entry<Out>, args: &[Array], outs: &mut Vec<Array>) -> Result<Out> {
+    outs.clear();
+    e.exe.execute_into(args, outs)?;
+    let mut it = outs.drain(..);
     let mut missing = false;
     let out = e
         .template

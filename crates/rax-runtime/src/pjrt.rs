@@ -28,6 +28,9 @@ const NAME: &str = "pjrt";
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Up to this many arguments, device-resident calls pass buffers from the stack.
+const INLINE: usize = 8;
+
 /// The PJRT element type of a rax dtype.
 pub fn element_type(d: DType) -> ElementType {
     match d {
@@ -329,29 +332,50 @@ impl Executable for PjrtExecutable {
     }
 
     fn execute(&self, args: &[Array]) -> Result<Vec<Array>> {
+        let mut out = Vec::with_capacity(self.out_shared.len());
+        self.execute_into(args, &mut out)?;
+        Ok(out)
+    }
+
+    fn execute_into(&self, args: &[Array], out: &mut Vec<Array>) -> Result<()> {
         check_args(NAME, &self.in_avals, args)?;
         check_donated_unique(NAME, &self.flags, args)?;
         let owner = self.shared.id;
-        // Host arguments (and other backends' arrays) are copied in first.
-        let mut temps: Vec<Buffer> = Vec::new();
-        for a in args {
-            if own(a, owner).is_none() {
-                let lit = a.to_host()?;
-                temps.push(upload(&self.shared, &lit)?);
+        let all_own = args.iter().all(|a| own(a, owner).is_some());
+        let result = match (all_own, args.first().and_then(|a| own(a, owner))) {
+            // The common case (device arguments, few of them): no staging, no allocation.
+            (true, Some(first)) if args.len() <= INLINE => {
+                let mut refs: [&Buffer; INLINE] = [&first.buffer; INLINE];
+                for (slot, a) in refs.iter_mut().zip(args) {
+                    if let Some(p) = own(a, owner) {
+                        *slot = &p.buffer;
+                    }
+                }
+                self.exe.execute(&refs[..args.len()], &self.flags)
             }
-        }
-        let mut next_temp = temps.iter();
-        let mut refs: Vec<&Buffer> = Vec::with_capacity(args.len());
-        for a in args {
-            match own(a, owner) {
-                Some(p) => refs.push(&p.buffer),
-                None => match next_temp.next() {
-                    Some(b) => refs.push(b),
-                    None => return Err(Error::backend(NAME, "argument staging failed")),
-                },
+            _ => {
+                // Host arguments (and other backends' arrays) are copied in first.
+                let mut temps: Vec<Buffer> = Vec::new();
+                for a in args {
+                    if own(a, owner).is_none() {
+                        let lit = a.to_host()?;
+                        temps.push(upload(&self.shared, &lit)?);
+                    }
+                }
+                let mut next_temp = temps.iter();
+                let mut refs: Vec<&Buffer> = Vec::with_capacity(args.len());
+                for a in args {
+                    match own(a, owner) {
+                        Some(p) => refs.push(&p.buffer),
+                        None => match next_temp.next() {
+                            Some(b) => refs.push(b),
+                            None => return Err(Error::backend(NAME, "argument staging failed")),
+                        },
+                    }
+                }
+                self.exe.execute(&refs, &self.flags)
             }
-        }
-        let result = self.exe.execute(&refs, &self.flags);
+        };
         // Whether or not the call succeeded, donated buffers may have been consumed.
         for (a, &d) in args.iter().zip(&self.flags) {
             if let (true, Some(p)) = (d, own(a, owner)) {
@@ -362,17 +386,18 @@ impl Executable for PjrtExecutable {
         if outs.len() != self.out_shared.len() {
             return Err(Error::backend(NAME, "wrong number of results"));
         }
-        Ok(outs
-            .into_iter()
-            .zip(&self.out_shared)
-            .map(|(buffer, aval)| {
-                Array::Device(Arc::new(PjrtArray {
-                    buffer,
-                    aval: aval.clone(),
-                    donated: AtomicBool::new(false),
-                    owner,
-                }) as Arc<dyn DeviceArray>)
-            })
-            .collect())
+        out.extend(
+            outs.into_iter()
+                .zip(&self.out_shared)
+                .map(|(buffer, aval)| {
+                    Array::Device(Arc::new(PjrtArray {
+                        buffer,
+                        aval: aval.clone(),
+                        donated: AtomicBool::new(false),
+                        owner,
+                    }) as Arc<dyn DeviceArray>)
+                }),
+        );
+        Ok(())
     }
 }
