@@ -1,44 +1,25 @@
-//! A small training run: fit `y = a * tanh(w * x + b) + c` to samples of `2 tanh(1.5 x - 0.5) + 0.3`
-//! by gradient descent. The whole step — forward pass, `value_and_grad`, SGD update — is one
-//! jitted program, compiled once; the parameters are donated, so the backend updates them in
-//! place. Runs on the best backend `Runtime::auto()` finds (a PJRT plugin, else the embedded
-//! interpreter).
+//! A small training run: a 1-32-1 tanh MLP learns `y = sin(x)` by gradient descent. The whole
+//! step — forward pass, `value_and_grad`, SGD update — is one jitted program, compiled once;
+//! the parameters are donated, so the backend updates them in place. Runs on the best backend
+//! `Runtime::auto()` finds (a PJRT plugin, else the embedded interpreter).
 //!
 //! Run: `cargo run -p rax-runtime --example train`
 
-use rax_core::{scan, value_and_grad, DType, Result, Tensor};
+use rax_core::{value_and_grad, DType, PrngKey, Result, Tensor};
 use rax_runtime::Runtime;
 
-/// The parameters, a pytree of scalars: (a, w, b, c).
+/// The parameters, a pytree: (w1 [1, H], b1 [H], w2 [H, 1], b2 [1]).
 type Params = (Tensor, Tensor, Tensor, Tensor);
 
 const N: usize = 64;
-const LR: f64 = 0.1;
+const H: usize = 32;
+const LR: f64 = 0.05;
 
-// ===== TO UPDATE when the VJPs of dot_general and reduce land ==============================
-// The mean squared error is summed with a `scan` over the samples because, when this was
-// written, `value_and_grad` did not yet differentiate `matmul` or `mean`. Then the model can
-// become an MLP over the whole batch:
-//
-//     fn loss((w1, b1, w2, b2): &Mlp, x: &Tensor, y: &Tensor) -> Tensor {
-//         let e = &((x.matmul(w1) + b1).tanh().matmul(w2) + b2) - y;
-//         (&e * &e).mean(&[0, 1])
-//     }
-fn loss((a, w, b, c): &Params, x: &Tensor, y: &Tensor) -> Tensor {
-    let (sum, _) = scan(
-        |acc, xy| {
-            let pred = &(a * &(&(&xy[0] * w) + b).tanh()) + c;
-            let e = &pred - &xy[1];
-            (vec![&acc[0] + &(&e * &e)], vec![])
-        },
-        &[Tensor::scalar_of(0.0, DType::F32)],
-        &[x.clone(), y.clone()],
-        None,
-        false,
-    );
-    &sum[0] * (1.0 / N as f64)
+fn loss((w1, b1, w2, b2): &Params, x: &Tensor, y: &Tensor) -> Tensor {
+    let h = (x.matmul(w1) + b1).tanh();
+    let e = &(h.matmul(w2) + b2) - y;
+    (&e * &e).mean(&[0, 1])
 }
-// ============================================================================================
 
 /// One training step: (params, x, y) -> (new params, loss).
 fn step((p, x, y): &(Params, Tensor, Tensor)) -> Result<(Params, Tensor)> {
@@ -62,20 +43,23 @@ fn main() -> Result<()> {
     let xs: Vec<f32> = (0..N)
         .map(|i| -2.0 + 4.0 * i as f32 / (N - 1) as f32)
         .collect();
-    let ys: Vec<f32> = xs
-        .iter()
-        .map(|x| 2.0 * (1.5 * x - 0.5).tanh() + 0.3)
-        .collect();
-    let x = Tensor::from_vec([N], xs)?;
-    let y = Tensor::from_vec([N], ys)?;
+    let ys: Vec<f32> = xs.iter().map(|x| x.sin()).collect();
+    let x = Tensor::from_vec([N, 1], xs)?;
+    let y = Tensor::from_vec([N, 1], ys)?;
 
-    let s = |v: f64| Tensor::scalar_of(v, DType::F32);
+    let k = PrngKey::new(0).split(2);
+    let init: Params = (
+        k[0].normal(&[1, H], DType::F32),
+        Tensor::zeros(&[H], DType::F32),
+        &k[1].normal(&[H, 1], DType::F32) * (1.0 / (H as f64).sqrt()),
+        Tensor::zeros(&[1], DType::F32),
+    );
     // Parameters live on the device; the step donates them (top-level argument 0).
-    let mut params: Params = rt.put_tree(&(s(1.0), s(0.5), s(0.0), s(0.0)))?;
+    let mut params = rt.put_tree(&init)?;
     let train_step = rt.try_jit(step).donate_args(&[0]);
 
     let (mut first, mut last) = (f64::NAN, f64::NAN);
-    for i in 0..=400 {
+    for i in 0..=500 {
         let (p, l) = train_step.call(&(params, x.clone(), y.clone()))?;
         params = p;
         if i % 50 == 0 {
@@ -86,19 +70,11 @@ fn main() -> Result<()> {
             }
         }
     }
-    let v = |t: &Tensor| t.to_f64_vec().map(|v| v[0]);
-    println!(
-        "a = {:.3}, w = {:.3}, b = {:.3}, c = {:.3} (true 2, 1.5, -0.5, 0.3); compiled {} time(s)",
-        v(&params.0)?,
-        v(&params.1)?,
-        v(&params.2)?,
-        v(&params.3)?,
-        train_step.compile_count()
-    );
-    if last >= first * 0.01 {
+    println!("compiled {} time(s)", train_step.compile_count());
+    if last >= first * 0.1 {
         return Err(rax_core::Error::backend(
             "train",
-            "the loss did not fall a hundredfold",
+            "the loss did not fall tenfold",
         ));
     }
     Ok(())
