@@ -345,3 +345,100 @@ fn checkpoint_recomputes_in_the_lowered_program() {
     // Saving the named h: only the second dot is recomputed.
     assert_eq!(dots_n(&named), dots_n(&plain) + 1);
 }
+
+#[test]
+fn vjp_sort_and_top_k() {
+    let x = r(30, &[3, 5]);
+    check64("sort", |a| vec![a[0].sort(1, false).sin()], &[x.clone()]);
+    check64(
+        "sort_desc_axis0",
+        |a| vec![a[0].sort(0, true).sin()],
+        &[x.clone()],
+    );
+    let y = r(31, &[3, 5]);
+    check64(
+        "sort_multi",
+        |a| Tensor::sort_multi(&[a[0].clone(), a[1].clone()], 1, 1, false),
+        &[x.clone(), y],
+    );
+    check64(
+        "top_k",
+        |a| {
+            let (v, i) = a[0].top_k(2);
+            vec![v.sin(), i]
+        },
+        &[x],
+    );
+}
+
+#[test]
+fn vjp_fft_family() {
+    use autodiff_util::check_vjp;
+    let re = Rng(40).tensor(&[2, 8], DType::F32, -1.0, 1.0);
+    let im = Rng(41).tensor(&[2, 8], DType::F32, -1.0, 1.0);
+    let z = Tensor::complex(&re, &im);
+    check_vjp("fft", |a| vec![a[0].fft()], &[z.clone()], 1e-2, 2e-3, 1);
+    check_vjp("ifft", |a| vec![a[0].ifft()], &[z.clone()], 1e-2, 2e-3, 2);
+    check_vjp("rfft", |a| vec![a[0].rfft()], &[re.clone()], 1e-2, 2e-3, 3);
+    let zh = z.slice(&[0, 0], &[2, 5], &[1, 1]);
+    check_vjp("irfft_even", |a| vec![a[0].irfft(8)], &[zh], 1e-2, 2e-3, 4);
+    let zo = z.slice(&[0, 0], &[2, 4], &[1, 1]);
+    check_vjp("irfft_odd", |a| vec![a[0].irfft(7)], &[zo], 1e-2, 2e-3, 5);
+}
+
+/// A fused, numerically stable softmax cross-entropy with a hand-written VJP
+/// (`softmax(logits) - onehot`), via `custom_vjp`.
+fn softmax_xent(logits: &Tensor, labels: &Tensor) -> Tensor {
+    let f = autodiff::custom_vjp(
+        |a: &[Tensor]| {
+            let lse = a[0].logsumexp(&[1]);
+            vec![(lse - (&a[0] * &a[1]).sum(&[1])).mean(&[0])]
+        },
+        |a: &[Tensor]| {
+            let lse = a[0].logsumexp(&[1]);
+            let loss = (&lse - (&a[0] * &a[1]).sum(&[1])).mean(&[0]);
+            (vec![loss], vec![a[0].softmax(1), a[1].clone()])
+        },
+        |res: &[Tensor], ct: &[Tensor]| {
+            let n = res[0].dims()[0] as f64;
+            let d = (&res[0] - &res[1]) * (&ct[0] / n);
+            vec![d, autodiff::zeros_like(&res[1])]
+        },
+    );
+    f(&[logits.clone(), labels.clone()]).unwrap().remove(0)
+}
+
+#[test]
+fn custom_vjp_softmax_cross_entropy() {
+    let logits = r(50, &[4, 6]) * 3.0;
+    let labels = Tensor::from_vec([4], vec![0i32, 5, 2, 2])
+        .unwrap()
+        .one_hot(6, F);
+    let lab = labels.clone();
+    let (l1, g1) = value_and_grad(|x: &Tensor| softmax_xent(x, &lab))(&logits).unwrap();
+    let lab = labels.clone();
+    let (l2, g2) =
+        value_and_grad(|x: &Tensor| (x.logsumexp(&[1]) - (x * &lab).sum(&[1])).mean(&[0]))(&logits)
+            .unwrap();
+    assert!((l1.to_f64_vec().unwrap()[0] - l2.to_f64_vec().unwrap()[0]).abs() < 1e-12);
+    for (a, b) in g1
+        .to_f64_vec()
+        .unwrap()
+        .iter()
+        .zip(g2.to_f64_vec().unwrap())
+    {
+        assert!((a - b).abs() < 1e-12);
+    }
+    // Stable at huge logits, and the backward is the fused one in the program.
+    let big = &logits * 1e4;
+    let lab = labels.clone();
+    let g = grad(|x: &Tensor| softmax_xent(x, &lab))(&big).unwrap();
+    assert!(g.to_f64_vec().unwrap().iter().all(|v| v.is_finite()));
+    let lab = labels.clone();
+    let t = trace(&[logits.aval()], |a| {
+        vec![grad(|x: &Tensor| softmax_xent(x, &lab))(&a[0]).unwrap()]
+    })
+    .unwrap();
+    let out = interp::eval_graph(&t.graph, &[&logits.to_literal().unwrap()]).unwrap();
+    assert_eq!(out[0].to_f64_vec(), g1.to_f64_vec().unwrap());
+}

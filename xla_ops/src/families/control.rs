@@ -113,21 +113,21 @@ pub fn catalogue() -> Vec<Entry> {
             stablehlo: "stablehlo.case (cond: convert pred to i32; switch: clamp index)",
             rule: "i32[] index, operands T... -> U...; every branch T... -> U... (captures unioned)",
             interp: true,
-            vjp: Vjp::Missing,
+            vjp: Vjp::Yes,
         },
         Entry {
             name: "scan",
             stablehlo: "stablehlo.while + dynamic_slice/dynamic_update_slice",
             rule: "carry C..., xs [n, X]..., consts K... -> C..., [n, Y]...; body (C, X, K) -> (C, Y)",
             interp: true,
-            vjp: Vjp::Missing,
+            vjp: Vjp::Yes,
         },
         Entry {
             name: "optimization_barrier",
             stablehlo: "stablehlo.optimization_barrier",
             rule: "T... -> T... (identity)",
             interp: true,
-            vjp: Vjp::Missing,
+            vjp: Vjp::Yes,
         },
     ]
 }

@@ -42,6 +42,6 @@ pub fn catalogue() -> Vec<Entry> {
         stablehlo: "stablehlo.dot_general",
         rule: "T[lhs] x T[rhs], batch/contracting dims (equal sizes) -> out[batch, lhs free, rhs free]; out same kind as T (e.g. bf16 -> f32)",
         interp: true,
-        vjp: Vjp::Missing,
+        vjp: Vjp::Yes,
     }]
 }

@@ -129,13 +129,13 @@ pub fn catalogue() -> Vec<Entry> {
             "neg",
             "stablehlo.negate",
             "T -> T; T int, float or complex",
-            Missing
+            Yes
         ),
         e!(
             "abs",
             "stablehlo.abs",
             "T -> T (c64 -> f32); T signed int, float or complex",
-            Missing
+            Yes
         ),
         e!(
             "sign",
@@ -143,18 +143,18 @@ pub fn catalogue() -> Vec<Entry> {
             "T -> T; T int, float or complex",
             NotDifferentiable
         ),
-        e!("exp", "stablehlo.exponential", fl, Missing),
-        e!("expm1", "stablehlo.exponential_minus_one", fl, Missing),
-        e!("log", "stablehlo.log", fl, Missing),
-        e!("log1p", "stablehlo.log_plus_one", fl, Missing),
-        e!("sqrt", "stablehlo.sqrt", fl, Missing),
-        e!("rsqrt", "stablehlo.rsqrt", fl, Missing),
-        e!("tanh", "stablehlo.tanh", fl, Missing),
-        e!("logistic", "stablehlo.logistic", fl, Missing),
-        e!("sin", "stablehlo.sine", fl, Missing),
-        e!("cos", "stablehlo.cosine", fl, Missing),
-        e!("erf", "chlo.erf", rf, Missing),
-        e!("erf_inv", "chlo.erf_inv", rf, Missing),
+        e!("exp", "stablehlo.exponential", fl, Yes),
+        e!("expm1", "stablehlo.exponential_minus_one", fl, Yes),
+        e!("log", "stablehlo.log", fl, Yes),
+        e!("log1p", "stablehlo.log_plus_one", fl, Yes),
+        e!("sqrt", "stablehlo.sqrt", fl, Yes),
+        e!("rsqrt", "stablehlo.rsqrt", fl, Yes),
+        e!("tanh", "stablehlo.tanh", fl, Yes),
+        e!("logistic", "stablehlo.logistic", fl, Yes),
+        e!("sin", "stablehlo.sine", fl, Yes),
+        e!("cos", "stablehlo.cosine", fl, Yes),
+        e!("erf", "chlo.erf", rf, Yes),
+        e!("erf_inv", "chlo.erf_inv", rf, Yes),
         e!("floor", "stablehlo.floor", rf, NotDifferentiable),
         e!("ceil", "stablehlo.ceil", rf, NotDifferentiable),
         e!(
@@ -175,62 +175,57 @@ pub fn catalogue() -> Vec<Entry> {
             "T -> T; T bool or int",
             NotDifferentiable
         ),
-        e!("real", "stablehlo.real", "c64 -> f32", Missing),
-        e!("imag", "stablehlo.imag", "c64 -> f32", Missing),
+        e!("real", "stablehlo.real", "c64 -> f32", Yes),
+        e!("imag", "stablehlo.imag", "c64 -> f32", Yes),
         e!(
             "add",
             "stablehlo.add",
             "(T, T) -> T, equal shapes; T int, float or complex",
-            Missing
+            Yes
         ),
         e!(
             "sub",
             "stablehlo.subtract",
             "(T, T) -> T; T int, float or complex",
-            Missing
+            Yes
         ),
         e!(
             "mul",
             "stablehlo.multiply",
             "(T, T) -> T; T int, float or complex",
-            Missing
+            Yes
         ),
         e!(
             "div",
             "stablehlo.divide",
             "(T, T) -> T; ints: x/0 = -1, MIN/-1 = MIN",
-            Missing
+            Yes
         ),
         e!(
             "rem",
             "stablehlo.remainder",
             "(T, T) -> T; sign of the dividend",
-            Missing
+            Yes
         ),
         e!(
             "pow",
             "stablehlo.power",
             "(T, T) -> T; T float or complex",
-            Missing
+            Yes
         ),
         e!(
             "max",
             "stablehlo.maximum",
             "(T, T) -> T; NaN-propagating",
-            Missing
+            Yes
         ),
         e!(
             "min",
             "stablehlo.minimum",
             "(T, T) -> T; NaN-propagating",
-            Missing
+            Yes
         ),
-        e!(
-            "atan2",
-            "stablehlo.atan2",
-            "(T, T) -> T; T real float",
-            Missing
-        ),
+        e!("atan2", "stablehlo.atan2", "(T, T) -> T; T real float", Yes),
         e!(
             "and",
             "stablehlo.and",
@@ -267,7 +262,7 @@ pub fn catalogue() -> Vec<Entry> {
             "(T, T) -> T; T int",
             NotDifferentiable
         ),
-        e!("complex", "stablehlo.complex", "(f32, f32) -> c64", Missing),
+        e!("complex", "stablehlo.complex", "(f32, f32) -> c64", Yes),
         e!(
             "compare",
             "stablehlo.compare",
@@ -278,19 +273,19 @@ pub fn catalogue() -> Vec<Entry> {
             "select",
             "stablehlo.select",
             "(bool, T, T) -> T; pred scalar or same shape",
-            Missing
+            Yes
         ),
         e!(
             "clamp",
             "stablehlo.clamp",
             "(T, T, T) -> T; bounds scalar or same shape",
-            Missing
+            Yes
         ),
         e!(
             "convert",
             "stablehlo.convert",
             "T -> U; floats round to nearest even, float->int truncates",
-            Missing
+            Yes
         ),
         e!(
             "bitcast_convert",

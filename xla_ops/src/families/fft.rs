@@ -31,6 +31,6 @@ pub fn catalogue() -> Vec<Entry> {
         stablehlo: "stablehlo.fft",
         rule: "over 1-3 trailing dims: FFT/IFFT c64 -> c64; RFFT f32[.., n] -> c64[.., n/2+1]; IRFFT c64[.., n/2+1] -> f32[.., n]",
         interp: true,
-        vjp: Vjp::Missing,
+        vjp: Vjp::Yes,
     }]
 }

@@ -81,7 +81,7 @@ pub fn catalogue() -> Vec<Entry> {
         stablehlo,
         rule,
         interp: true,
-        vjp: Vjp::Missing,
+        vjp: Vjp::Yes,
     };
     vec![
         e(

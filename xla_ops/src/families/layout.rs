@@ -79,7 +79,7 @@ pub fn catalogue() -> Vec<Entry> {
         stablehlo,
         rule,
         interp: true,
-        vjp: Vjp::Missing,
+        vjp: Vjp::Yes,
     };
     vec![
         e(

@@ -5,6 +5,7 @@ pub mod control;
 pub mod dot;
 pub mod elementwise;
 pub mod fft;
+pub mod grads;
 pub mod indexing;
 pub mod layout;
 pub mod prng;
@@ -29,6 +30,7 @@ pub fn build(
         "reduce" => reduce::build(op, params, xs),
         "sort" => sort::build(op, params, xs),
         "fft" => fft::build(op, params, xs),
+        "grads" => grads::build(op, params, xs),
         "control" => control::build(op, params, xs),
         "prng" => prng::build(op, params, xs),
         _ => Err(Error::data("case", format!("unknown family {family}"))),
@@ -45,6 +47,7 @@ pub fn catalogue() -> Vec<(&'static str, Vec<Entry>)> {
         ("reduce", reduce::catalogue()),
         ("sort", sort::catalogue()),
         ("fft", fft::catalogue()),
+        ("grads", grads::catalogue()),
         ("control", control::catalogue()),
         ("prng", prng::catalogue()),
     ]

@@ -64,7 +64,7 @@ pub fn catalogue() -> Vec<Entry> {
             stablehlo: "stablehlo.reduce",
             rule: "T[s], axes (unique, in range), sum/prod (int, float, complex), max/min (not complex), and/or (bool, int) -> T[s without axes]; accumulates in T",
             interp: true,
-            vjp: Vjp::Missing,
+            vjp: Vjp::Yes,
         },
         Entry {
             name: "argmax",

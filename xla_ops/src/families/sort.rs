@@ -41,14 +41,14 @@ pub fn catalogue() -> Vec<Entry> {
             stablehlo: "stablehlo.sort",
             rule: "n operands of equal shape (any dtype), sorted along an axis by the first num_keys (stable, jax float order) -> same types",
             interp: true,
-            vjp: Vjp::Missing,
+            vjp: Vjp::Yes,
         },
         Entry {
             name: "top_k",
             stablehlo: "chlo.top_k",
             rule: "T[..., n] (real or int or bool), k <= n -> (T[..., k], i32[..., k])",
             interp: true,
-            vjp: Vjp::Missing,
+            vjp: Vjp::Yes,
         },
     ]
 }

@@ -385,3 +385,60 @@ impl Tensor {
         )
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// VJP rules (JAX's FFT transpose rules; complex cotangents without conjugation)
+// ---------------------------------------------------------------------------------------------
+
+/// The VJP rules of the fft family: FFT and IFFT are symmetric linear maps (their own
+/// transposes); RFFT's transpose zero-pads the cotangent to the full length, takes an FFT and
+/// keeps the real part; IRFFT's is `conj(rfft(ct) * mask / prod(lengths))` with mask
+/// `[1, 2, ..., 2, (1 if even)]` counting the Hermitian pairs.
+pub fn vjp(
+    op: &Op,
+    ins: &[Tensor],
+    _outs: &[Tensor],
+    cts: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    let Op::Fft { kind, lengths } = op else {
+        return Err(super::unreachable_op(op));
+    };
+    let (Some(Some(g)), Some(x)) = (cts.first(), ins.first()) else {
+        return Ok(vec![None]);
+    };
+    let ct = match kind {
+        FftKind::Fft | FftKind::Ifft => g.fft_axes(*kind, lengths),
+        FftKind::Rfft => {
+            let gd = g.dims();
+            let r = gd.len();
+            let n = *lengths.last().ok_or_else(|| super::unreachable_op(op))?;
+            let mut hi = vec![0i64; r];
+            hi[r - 1] = n as i64 - gd[r - 1] as i64;
+            let padded = g.pad(&g.scalar_like(0.0), &vec![0; r], &hi, &vec![0; r]);
+            padded
+                .fft_axes(FftKind::Fft, lengths)
+                .real()
+                .cast(x.dtype())
+        }
+        FftKind::Irfft => {
+            let y = g.fft_axes(FftKind::Rfft, lengths);
+            let m = *y.dims().last().ok_or_else(|| super::unreachable_op(op))?;
+            let n = *lengths.last().ok_or_else(|| super::unreachable_op(op))?;
+            let mut mask = vec![2.0f64; m];
+            mask[0] = 1.0;
+            if n % 2 == 0 {
+                if let Some(l) = mask.last_mut() {
+                    *l = 1.0;
+                }
+            }
+            let scale = 1.0 / lengths.iter().product::<usize>() as f64;
+            let mask: Vec<f64> = mask.iter().map(|v| v * scale).collect();
+            let mt = Tensor::from_literal(Literal::from_f64s([m], DType::F32, &mask)?);
+            let mc = Tensor::complex(&mt, &crate::autodiff::zeros_like(&mt));
+            let yd = y.dims();
+            let out = &y * &mc.broadcast_in_dim(&yd, &[yd.len() - 1]);
+            crate::autodiff::conj(&out)
+        }
+    };
+    Ok(vec![Some(ct)])
+}

@@ -212,15 +212,11 @@ pub fn vjp(
             indexing::vjp(op, ins, outs, cts)
         }
         Op::DotGeneral { .. } => dot::vjp(op, ins, outs, cts),
+        Op::Sort { .. } | Op::TopK { .. } => sort::vjp(op, ins, outs, cts),
+        Op::Fft { .. } => fft::vjp(op, ins, outs, cts),
         Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Cumulative { .. } => {
             reduce::vjp(op, ins, outs, cts)
         }
-        _ => Err(crate::error::Error::Transform {
-            transform: "grad".into(),
-            op: op_name(op).into(),
-            msg: "no VJP rule yet".into(),
-            site: None,
-        }),
     }
 }
 

@@ -518,3 +518,66 @@ impl Tensor {
         (x, i)
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// VJP rules (through the selected indices)
+// ---------------------------------------------------------------------------------------------
+
+/// The VJP rules of the sort family. `sort`: the same sort with an iota appended gives the
+/// permutation; each operand's cotangent is its output cotangent sorted back by that
+/// permutation (a second sort keyed by it, so no scatter). `top_k`: the value cotangent goes to
+/// the selected positions (a one-hot select summed over k); the indices are not differentiable.
+pub fn vjp(
+    op: &Op,
+    ins: &[Tensor],
+    _outs: &[Tensor],
+    cts: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    let x = ins.first().ok_or_else(|| super::unreachable_op(op))?;
+    match op {
+        Op::Sort {
+            axis,
+            descending,
+            num_keys,
+        } => {
+            if cts.iter().all(|c| c.is_none()) {
+                return Ok(vec![None; ins.len()]);
+            }
+            let mut with_iota = ins.to_vec();
+            with_iota.push(Tensor::iota(&x.dims(), *axis, DType::I32));
+            let sorted = Tensor::sort_multi(&with_iota, *axis, *num_keys, *descending);
+            let perm = sorted
+                .last()
+                .cloned()
+                .ok_or_else(|| super::unreachable_op(op))?;
+            Ok(cts
+                .iter()
+                .map(|c| {
+                    c.as_ref().and_then(|g| {
+                        Tensor::sort_multi(&[perm.clone(), g.clone()], *axis, 1, false)
+                            .get(1)
+                            .cloned()
+                    })
+                })
+                .collect())
+        }
+        Op::TopK { k } => {
+            let (Some(Some(g)), Some(idx)) = (cts.first(), _outs.get(1)) else {
+                return Ok(vec![None]);
+            };
+            let xd = x.dims();
+            let r = xd.len();
+            let n = xd[r - 1];
+            let mut kn: Vec<usize> = xd[..r - 1].to_vec();
+            kn.push(*k);
+            kn.push(n);
+            let lead: Vec<usize> = (0..r).collect();
+            let pos = Tensor::iota(&kn, r, idx.dtype());
+            let sel = pos.eq(&idx.broadcast_in_dim(&kn, &lead));
+            let gb = g.broadcast_in_dim(&kn, &lead);
+            let picked = Tensor::select(&sel, &gb, &crate::autodiff::zeros_like(&gb));
+            Ok(vec![Some(crate::autodiff::reduce_sum(&picked, &[r - 1]))])
+        }
+        _ => Err(super::unreachable_op(op)),
+    }
+}
