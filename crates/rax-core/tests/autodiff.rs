@@ -1,6 +1,7 @@
 //! Reverse mode: VJP rules of the elementwise and layout families against central finite
 //! differences (f64), the cotangent dtype rule, eager vs traced agreement, grad of grad,
 //! trees with integer leaves, stop_gradient, custom_vjp and error cases.
+#![allow(clippy::cloned_ref_to_slice_refs)]
 mod autodiff_util;
 
 use autodiff_util::{check64, check_vjp, host, Rng};

@@ -1,6 +1,7 @@
 //! Reverse mode across the primitive families (layout, dot, reduce, indexing, control) against
 //! central finite differences in f64, mixed-precision dot cotangents, scan/cond/while, a
 //! two-layer MLP trained by a traced `value_and_grad` step, and `checkpoint` (remat).
+#![allow(clippy::cloned_ref_to_slice_refs)]
 mod autodiff_util;
 
 use autodiff_util::{check64, Rng};
