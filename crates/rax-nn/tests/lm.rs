@@ -74,3 +74,21 @@ fn checkpoint_refuses_narrowing_and_round_trips() {
     let e = checkpoint::load_into(&bf, &back).unwrap_err().to_string();
     assert!(e.contains("would narrow"), "{e}");
 }
+
+#[test]
+fn gradient_of_the_loss_is_finite_and_descends() {
+    let cfg = tiny(DType::F32);
+    let (p, tokens) = load(&cfg);
+    let vg = rax_core::autodiff::value_and_grad(|p: &LmParams| loss(&cfg, p, &tokens));
+    let (l0, g) = vg(&p).unwrap();
+    let l0 = l0.to_f64_vec().unwrap()[0];
+    let leaves = rax_core::tree::flatten(&g);
+    assert_eq!(leaves.len(), rax_core::tree::flatten(&p).len());
+    for t in &leaves {
+        assert!(t.to_f64_vec().unwrap().iter().all(|x| x.is_finite()));
+    }
+    // One SGD step along -g lowers the loss.
+    let p2 = rax_core::tree::tree_map2(&p, &g, |w, gw| w - gw * 0.5).unwrap();
+    let l1 = loss(&cfg, &p2, &tokens).to_f64_vec().unwrap()[0];
+    assert!(l1 < l0, "{l1} !< {l0}");
+}
