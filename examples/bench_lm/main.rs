@@ -1,0 +1,122 @@
+//! The reference LM training step of the benchmark issue, in rax (see
+//! examples/bench_lm/bench_lm_jax.py for the JAX + optax peer and run.sh for both side by side).
+//!
+//!     cargo run --release -p rax --example bench_lm -- --json [--policy p=f32,c=bf16,a=f32,s=f32]
+//!         [--backend auto|interpreter|PATH.so] [--steps 10] [--init lm_init.safetensors]
+//!         [--batch 8 --seq 128 --width 256 --layers 4 --heads 4 --vocab 256]
+//!
+//! One jitted program per step: forward, value_and_grad, clip_by_global_norm(1.0), AdamW
+//! (3e-4, 0.9, 0.999, 1e-8, wd 0.1 on every parameter), apply; params and optimizer state
+//! donated. `trace_lower_s` times tracing + lowering to StableHLO text; `compile_s` is the first
+//! call's time less trace+lower and less one median step (that call traces, lowers, compiles and
+//! runs once); steps are timed after that warm-up call.
+use rax::core::autodiff::value_and_grad;
+use rax::core::policy::Policy;
+use rax::core::{DType, Error, Result, Tensor};
+use rax::nn::checkpoint;
+use rax::nn::lm::{loss, random_tokens, LmConfig, LmParams};
+use rax::optim::{adamw, apply_updates, chain, clip_by_global_norm, GradientTransformation, State};
+use rax::runtime::Runtime;
+use std::time::Instant;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let num = |flag: &str, d: usize| -> Result<usize> {
+        get(flag).map_or(Ok(d), |s| {
+            s.parse().map_err(|e| Error::arg(flag, format!("{s}: {e}")))
+        })
+    };
+    let policy_s = get("--policy").unwrap_or_else(|| "f32".into());
+    let policy = if policy_s == "f32" {
+        Policy::default()
+    } else {
+        Policy::parse(&policy_s)?
+    };
+    let (batch, seq, steps) = (num("--batch", 8)?, num("--seq", 128)?, num("--steps", 10)?);
+    let cfg = LmConfig {
+        vocab: num("--vocab", 256)?,
+        width: num("--width", 256)?,
+        layers: num("--layers", 4)?,
+        heads: num("--heads", 4)?,
+        compute: policy.compute,
+    };
+    let rt = match get("--backend").as_deref() {
+        None | Some("auto") => Runtime::auto()?,
+        Some("interpreter") => Runtime::interpreter(),
+        Some(path) => Runtime::pjrt(path)?,
+    };
+    let template = LmParams::init(&cfg, 0)?;
+    let (params, tokens) = match get("--init") {
+        Some(path) => {
+            let ck = checkpoint::load(&path)?;
+            let toks = ck
+                .get("tokens")
+                .cloned()
+                .ok_or_else(|| Error::data("--init", "no `tokens` tensor"))?;
+            (
+                checkpoint::load_into(&template, &ck)?,
+                Tensor::from_literal(toks),
+            )
+        }
+        None => (template, random_tokens(cfg.vocab, batch, seq, 0)?),
+    };
+    let n_params = params.count();
+    let opt = chain((clip_by_global_norm(1.0), adamw(3e-4, 0.1)));
+    let state = opt.init(&params)?;
+    let c2 = cfg.clone();
+    let step = rt
+        .try_jit(move |(p, s, toks): &(LmParams, State, Tensor)| {
+            let (l, g) = value_and_grad(|p: &LmParams| loss(&c2, p, toks))(p)?;
+            let (u, s) = opt.update(&g, s.clone(), Some(p))?;
+            Ok((apply_updates(p, &u)?, s, l))
+        })
+        .donate_args(&[0, 1]);
+    let mut x = (params, state, tokens.clone());
+    let t0 = Instant::now();
+    let text = step.stablehlo(&x)?;
+    let trace_lower_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let (p, s, mut l) = step.call(&x)?;
+    l.to_f64_vec()?;
+    let first_s = t1.elapsed().as_secs_f64();
+    x = (p, s, tokens.clone());
+    let mut times = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let t = Instant::now();
+        let (p, s, l2) = step.call(&x)?;
+        l2.to_f64_vec()?; // wait for the step to finish
+        times.push(t.elapsed().as_secs_f64());
+        x = (p, s, tokens.clone());
+        l = l2;
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let med = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    let min = sorted.first().copied().unwrap_or(f64::NAN);
+    let info = rt.info();
+    let out = serde_json::json!({
+        "impl": "rax",
+        "backend": info.name,
+        "plugin_api_version": info.api_version.map(|(a, b)| format!("{a}.{b}")),
+        "policy": policy_s,
+        "trace_lower_s": trace_lower_s,
+        "compile_s": (first_s - trace_lower_s - med).max(0.0),
+        "step_median_s": med,
+        "step_min_s": min,
+        "loss": l.to_f64_vec()?[0],
+        "params": n_params,
+        "gflops": 6.0 * n_params as f64 * (batch * seq) as f64 / med / 1e9,
+        "steps": steps + 1,
+        "stablehlo_bytes": text.len(),
+        "compiles": step.compile_count(),
+        "compute_dtype": DType::name(cfg.compute),
+    });
+    println!("{out}");
+    Ok(())
+}
