@@ -76,7 +76,11 @@ fn main() -> Result<()> {
             let (u, s) = opt.update(&g, s.clone(), Some(p))?;
             Ok((apply_updates(p, &u)?, s, l))
         })
-        .donate_args(&[0, 1]);
+        .donate_args(if args.iter().any(|a| a == "--no-donate") {
+            &[]
+        } else {
+            &[0, 1]
+        });
     let mut x = (params, state, tokens.clone());
     let t0 = Instant::now();
     let text = step.stablehlo(&x)?;

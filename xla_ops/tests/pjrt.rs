@@ -19,53 +19,9 @@ struct Known {
 
 /// Known disagreements. Add entries here with a reason; never skip silently.
 const KNOWN: &[Known] = &[
-    Known {
-        backend: "pjrt",
-        case: "sign/u8/*",
-        why: "rax lowers sign of an unsigned integer to stablehlo.sign, which the StableHLO \
-              verifier rejects for ui types (plugins fail to compile it); JAX lowers it as \
-              select(x != 0, 1, 0). To fix in the elementwise lowering.",
-    },
-    Known {
-        backend: "pjrt",
-        case: "sign/u32/*",
-        why: "as sign/u8: stablehlo.sign does not accept unsigned integers.",
-    },
-    Known {
-        backend: "pjrt",
-        case: "scan_cumsum/f32/empty",
-        why: "a scan of length 0: rax's lowering keeps the while loop whose body dynamic-slices \
-              one row of the empty xs (slice size 1 > dimension 0), which XLA's verifier rejects \
-              although the body never runs; JAX emits no loop for length 0. To fix in the scan \
-              lowering (control family).",
-    },
-    Known {
-        backend: "pjrt",
-        case: "cumulative/sum/f32/empty/*",
-        why: EMPTY_CONSTANT,
-    },
-    Known {
-        backend: "pjrt",
-        case: "bits/u32/k0_0x4",
-        why: EMPTY_CONSTANT,
-    },
-    Known {
-        backend: "pjrt",
-        case: "bits/u32/k42_0x4",
-        why: EMPTY_CONSTANT,
-    },
-    Known {
-        backend: "pjrt",
-        case: "bits/u32/kbig_0x4",
-        why: EMPTY_CONSTANT,
-    },
+    // Empty: the last entries (unsigned `sign`, empty scans, empty constants) were lowering
+    // bugs, fixed in the elementwise and control lowerings and in `lower::dense_attr`.
 ];
-
-/// Reason shared by the empty-constant cases.
-const EMPTY_CONSTANT: &str = "an empty constant of rank >= 2 (e.g. tensor<0x4xf32>) is printed \
-    as dense<[]>, whose inferred shape [0] MLIR rejects; MLIR wants dense<> for any \
-    zero-element tensor. Fix: `rax_core::lower::dense_attr` should return \"dense<>\" when \
-    numel == 0.";
 
 fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")

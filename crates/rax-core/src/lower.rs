@@ -290,7 +290,11 @@ impl LowerCtx {
 /// The `dense<...>` attribute of a literal: raw little-endian hex (exact for every float,
 /// NaN payloads and -0.0), nested lists for bool and for empty arrays.
 pub fn dense_attr(lit: &Literal) -> String {
-    if lit.numel() == 0 || lit.dtype() == DType::Bool {
+    if lit.numel() == 0 {
+        // `dense<>` is MLIR's empty elements attribute for any rank (`dense<[]>` is rank 1 only).
+        return "dense<>".to_string();
+    }
+    if lit.dtype() == DType::Bool {
         return format!("dense<{}>", nested(lit));
     }
     let bytes = lit.to_bytes();

@@ -227,6 +227,13 @@ fn lower_scan(
     let i32s = AVal::scalar(DType::I32);
     let i0 = cx.splat(0.0, &i32s);
     let ys_init: Vec<V> = outs[nc..].iter().map(|a| cx.splat(0.0, a)).collect();
+    if length == 0 {
+        // No iteration: the carry passes through and the stacked outputs are empty. (A loop
+        // whose body slices an empty xs is rejected by XLA's verifier.)
+        let mut res: Vec<V> = ins[..nc].to_vec();
+        res.extend(ys_init);
+        return Ok(res);
+    }
     let mut state: Vec<&V> = vec![&i0];
     state.extend(&ins[..nc]);
     state.extend(&ys_init);

@@ -358,6 +358,12 @@ pub fn lower(op: &Op, cx: &mut LowerCtx, ins: &[V], outs: &[AVal]) -> Result<Vec
         .ok_or_else(|| super::unreachable_op(op))?;
     let refs: Vec<&V> = ins.iter().collect();
     let v = match op {
+        // stablehlo.sign rejects unsigned integers: sign(x) = (x != 0) as the dtype.
+        Op::Unary(UnaryOp::Sign) if out.dtype.is_unsigned_int() => {
+            let zero = cx.splat(0.0, &out);
+            let nz = lower_compare(cx, CmpDir::Ne, &ins[0], &zero);
+            cx.op1("stablehlo.convert", &[&nz], "", out)
+        }
         Op::Unary(u) => cx.op1(unary_mlir(*u), &refs, "", out),
         Op::Binary(b) => cx.op1(binary_mlir(*b), &refs, "", out),
         Op::Compare(c) => lower_compare(cx, *c, &ins[0], &ins[1]),
