@@ -75,8 +75,22 @@ pub fn num_outputs(op: &Op, n_inputs: usize) -> usize {
     }
 }
 
-/// The shape/dtype rule: result types from operand types, or a typing error.
-pub fn rule(op: &Op, ins: &[AVal]) -> Result<Vec<AVal>> {
+/// The family file that holds an op's rule, lowering, kernel and VJP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    Elementwise,
+    Layout,
+    Indexing,
+    Dot,
+    Reduce,
+    Sort,
+    Fft,
+    Control,
+    Call,
+}
+
+/// The one place that says which family an op belongs to.
+fn family(op: &Op) -> Family {
     match op {
         Op::Unary(_)
         | Op::Binary(_)
@@ -84,7 +98,7 @@ pub fn rule(op: &Op, ins: &[AVal]) -> Result<Vec<AVal>> {
         | Op::Select
         | Op::Clamp
         | Op::Convert(_)
-        | Op::BitcastConvert(_) => elementwise::rule(op, ins),
+        | Op::BitcastConvert(_) => Family::Elementwise,
         Op::BroadcastInDim { .. }
         | Op::Reshape(_)
         | Op::Transpose(_)
@@ -93,131 +107,62 @@ pub fn rule(op: &Op, ins: &[AVal]) -> Result<Vec<AVal>> {
         | Op::Pad { .. }
         | Op::Reverse { .. }
         | Op::Iota { .. }
-        | Op::Constant(_) => layout::rule(op, ins),
+        | Op::Constant(_) => Family::Layout,
         Op::DynamicSlice { .. } | Op::DynamicUpdateSlice | Op::Gather(_) | Op::ScatterAdd(_) => {
-            indexing::rule(op, ins)
+            Family::Indexing
         }
-        Op::DotGeneral { .. } => dot::rule(op, ins),
-        Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Cumulative { .. } => reduce::rule(op, ins),
-        Op::Sort { .. } | Op::TopK { .. } => sort::rule(op, ins),
-        Op::Fft { .. } => fft::rule(op, ins),
+        Op::DotGeneral { .. } => Family::Dot,
+        Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Cumulative { .. } => Family::Reduce,
+        Op::Sort { .. } | Op::TopK { .. } => Family::Sort,
+        Op::Fft { .. } => Family::Fft,
         Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
-            control::rule(op, ins)
+            Family::Control
         }
-        Op::Call { .. } => call::rule(op, ins),
+        Op::Call { .. } => Family::Call,
     }
+}
+
+/// Calls `$f(args)` in the op's family module.
+macro_rules! dispatch {
+    ($op:expr, $f:ident($($arg:expr),*)) => {
+        match family($op) {
+            Family::Elementwise => elementwise::$f($($arg),*),
+            Family::Layout => layout::$f($($arg),*),
+            Family::Indexing => indexing::$f($($arg),*),
+            Family::Dot => dot::$f($($arg),*),
+            Family::Reduce => reduce::$f($($arg),*),
+            Family::Sort => sort::$f($($arg),*),
+            Family::Fft => fft::$f($($arg),*),
+            Family::Control => control::$f($($arg),*),
+            Family::Call => call::$f($($arg),*),
+        }
+    };
+}
+
+/// The shape/dtype rule: result types from operand types, or a typing error.
+pub fn rule(op: &Op, ins: &[AVal]) -> Result<Vec<AVal>> {
+    dispatch!(op, rule(op, ins))
 }
 
 /// Emits the op's StableHLO for lowered operands; returns the lowered results.
 pub fn lower(op: &Op, cx: &mut LowerCtx, ins: &[V], outs: &[AVal]) -> Result<Vec<V>> {
-    match op {
-        Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::Clamp
-        | Op::Convert(_)
-        | Op::BitcastConvert(_) => elementwise::lower(op, cx, ins, outs),
-        Op::BroadcastInDim { .. }
-        | Op::Reshape(_)
-        | Op::Transpose(_)
-        | Op::Slice { .. }
-        | Op::Concatenate { .. }
-        | Op::Pad { .. }
-        | Op::Reverse { .. }
-        | Op::Iota { .. }
-        | Op::Constant(_) => layout::lower(op, cx, ins, outs),
-        Op::DynamicSlice { .. } | Op::DynamicUpdateSlice | Op::Gather(_) | Op::ScatterAdd(_) => {
-            indexing::lower(op, cx, ins, outs)
-        }
-        Op::DotGeneral { .. } => dot::lower(op, cx, ins, outs),
-        Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Cumulative { .. } => {
-            reduce::lower(op, cx, ins, outs)
-        }
-        Op::Sort { .. } | Op::TopK { .. } => sort::lower(op, cx, ins, outs),
-        Op::Fft { .. } => fft::lower(op, cx, ins, outs),
-        Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
-            control::lower(op, cx, ins, outs)
-        }
-        Op::Call { .. } => call::lower(op, cx, ins, outs),
-    }
+    dispatch!(op, lower(op, cx, ins, outs))
 }
 
 /// The interpreter kernel: results from operand literals.
 pub fn eval(op: &Op, ins: &[&Literal]) -> Result<Vec<Literal>> {
-    match op {
-        Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::Clamp
-        | Op::Convert(_)
-        | Op::BitcastConvert(_) => elementwise::eval(op, ins),
-        Op::BroadcastInDim { .. }
-        | Op::Reshape(_)
-        | Op::Transpose(_)
-        | Op::Slice { .. }
-        | Op::Concatenate { .. }
-        | Op::Pad { .. }
-        | Op::Reverse { .. }
-        | Op::Iota { .. }
-        | Op::Constant(_) => layout::eval(op, ins),
-        Op::DynamicSlice { .. } | Op::DynamicUpdateSlice | Op::Gather(_) | Op::ScatterAdd(_) => {
-            indexing::eval(op, ins)
-        }
-        Op::DotGeneral { .. } => dot::eval(op, ins),
-        Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Cumulative { .. } => reduce::eval(op, ins),
-        Op::Sort { .. } | Op::TopK { .. } => sort::eval(op, ins),
-        Op::Fft { .. } => fft::eval(op, ins),
-        Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
-            control::eval(op, ins)
-        }
-        Op::Call { .. } => call::eval(op, ins),
-    }
+    dispatch!(op, eval(op, ins))
 }
 
-/// The VJP (reverse-mode rule): operand cotangents from the operands, the results and the
-/// results' cotangents (`None` = zero). Returns one entry per operand, `None` for a zero or
-/// non-differentiable operand. A cotangent always has its primal's dtype and shape. Rules build
-/// tensors with ordinary ops, so they run eagerly or record into the active trace, and are
-/// themselves differentiable (grad of grad).
+/// The VJP rule: cotangents of the inputs from the primal inputs, outputs and the outputs'
+/// cotangents (`None` for an input that gets no gradient).
 pub fn vjp(
     op: &Op,
     ins: &[crate::trace::Tensor],
     outs: &[crate::trace::Tensor],
     cts: &[Option<crate::trace::Tensor>],
 ) -> Result<Vec<Option<crate::trace::Tensor>>> {
-    match op {
-        Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::Clamp
-        | Op::Convert(_)
-        | Op::BitcastConvert(_) => elementwise::vjp(op, ins, outs, cts),
-        Op::BroadcastInDim { .. }
-        | Op::Reshape(_)
-        | Op::Transpose(_)
-        | Op::Slice { .. }
-        | Op::Concatenate { .. }
-        | Op::Pad { .. }
-        | Op::Reverse { .. }
-        | Op::Iota { .. }
-        | Op::Constant(_) => layout::vjp(op, ins, outs, cts),
-        Op::Call { .. } => call::vjp(op, ins, outs, cts),
-        Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
-            control::vjp(op, ins, outs, cts)
-        }
-        Op::DynamicSlice { .. } | Op::DynamicUpdateSlice | Op::Gather(_) | Op::ScatterAdd(_) => {
-            indexing::vjp(op, ins, outs, cts)
-        }
-        Op::DotGeneral { .. } => dot::vjp(op, ins, outs, cts),
-        Op::Sort { .. } | Op::TopK { .. } => sort::vjp(op, ins, outs, cts),
-        Op::Fft { .. } => fft::vjp(op, ins, outs, cts),
-        Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Cumulative { .. } => {
-            reduce::vjp(op, ins, outs, cts)
-        }
-    }
+    dispatch!(op, vjp(op, ins, outs, cts))
 }
 
 /// Checks that `axis < rank`, naming the op.
