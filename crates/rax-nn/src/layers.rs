@@ -50,8 +50,17 @@ pub fn linear(x: &Tensor, w: &Tensor) -> Tensor {
 /// to the compute dtype before multiplying V.
 #[track_caller]
 pub fn causal_attention(x: &Tensor, wqkv: &Tensor, wo: &Tensor, heads: usize) -> Tensor {
+    let site = rax_core::CallSite::here();
     let dims = x.dims();
-    let (b, t, d) = (dims[0], dims[1], dims[2]);
+    let (b, t, d) = match dims[..] {
+        [b, t, d] if heads > 0 && d % heads == 0 && wqkv.dims() == [d, 3 * d] => (b, t, d),
+        _ => {
+            let msg =
+                format!("expects x [B, T, D], wqkv [D, 3D] and D divisible by heads = {heads}");
+            let e = rax_core::Error::shape("causal_attention", msg, &[x.aval(), wqkv.aval()]);
+            return rax_core::trace::apply_error(e, x.aval(), site);
+        }
+    };
     let hd = d / heads;
     let cdt = x.dtype();
     let qkv = linear(x, wqkv);

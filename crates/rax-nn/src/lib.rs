@@ -6,8 +6,6 @@
 //! Depends on rax-core only.
 #![warn(missing_docs)]
 
-#[macro_use]
-mod tree_struct;
 pub mod checkpoint;
 pub mod layers;
 pub mod lm;

@@ -7,6 +7,7 @@
 
 use crate::layers::{causal_attention, cross_entropy, gelu_tanh, linear, rms_norm};
 use rax_core::{DType, Literal, Result, Sensitive, Tensor};
+use rax_macros::Tree;
 
 /// Sizes of the LM.
 #[derive(Clone, Debug)]
@@ -37,7 +38,7 @@ impl LmConfig {
 }
 
 /// One block's parameters.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Tree)]
 pub struct Block {
     /// Pre-attention RMSNorm scale [D] (sensitive: f32 whatever the policy).
     pub attn_norm: Sensitive<Tensor>,
@@ -52,17 +53,9 @@ pub struct Block {
     /// MLP down projection [4D, D].
     pub w2: Tensor,
 }
-tree_struct!(Block {
-    attn_norm,
-    wqkv,
-    wo,
-    mlp_norm,
-    w1,
-    w2
-});
 
 /// The LM's parameters.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Tree)]
 pub struct LmParams {
     /// Token embedding [V, D], also the output head (tied).
     pub embed: Tensor,
@@ -71,11 +64,6 @@ pub struct LmParams {
     /// Final RMSNorm scale [D] (sensitive).
     pub final_norm: Sensitive<Tensor>,
 }
-tree_struct!(LmParams {
-    embed,
-    layers,
-    final_norm
-});
 
 /// A deterministic host-side normal sampler (SplitMix64 + Box–Muller) for initialisation when
 /// the weights need not match another framework's bits (use a shared checkpoint for that).
@@ -139,8 +127,17 @@ impl LmParams {
 /// Mean next-token cross-entropy of `tokens [B, T+1]` (i32): inputs are tokens 0..T, targets 1..T+1.
 #[track_caller]
 pub fn loss(cfg: &LmConfig, p: &LmParams, tokens: &Tensor) -> Tensor {
-    let dims = tokens.dims();
-    let (b, t1) = (dims[0], dims[1]);
+    let (b, t1) = match tokens.dims()[..] {
+        [b, t1] if t1 >= 2 => (b, t1),
+        _ => {
+            let e = rax_core::Error::shape(
+                "lm::loss",
+                "tokens must be [batch, seq + 1] with seq >= 1",
+                &[tokens.aval()],
+            );
+            return rax_core::trace::apply_error(e, tokens.aval(), rax_core::CallSite::here());
+        }
+    };
     let t = t1 - 1;
     let c = cfg.compute;
     let inputs = tokens.slice_axis(1, 0, t);

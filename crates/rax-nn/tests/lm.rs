@@ -92,3 +92,18 @@ fn gradient_of_the_loss_is_finite_and_descends() {
     let l1 = loss(&cfg, &p2, &tokens).to_f64_vec().unwrap()[0];
     assert!(l1 < l0, "{l1} !< {l0}");
 }
+
+#[test]
+fn bad_shapes_are_errors_not_panics() {
+    let cfg = tiny(DType::F32);
+    let (p, _) = load(&cfg);
+    let flat = Tensor::from_vec([5], vec![1i32; 5]).unwrap();
+    let e = loss(&cfg, &p, &flat).to_literal().unwrap_err().to_string();
+    assert!(e.contains("lm::loss") && e.contains("tests/lm.rs"), "{e}");
+    let x = Tensor::zeros(&[2, 32], DType::F32);
+    let e = rax_nn::layers::causal_attention(&x, &p.layers[0].wqkv, &p.layers[0].wo, 2)
+        .to_literal()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("causal_attention"), "{e}");
+}
