@@ -30,6 +30,7 @@ p.add_argument("--init", help="safetensors file with the initial weights and the
 p.add_argument("--write-init", help="write initial weights + tokens to this safetensors file and exit")
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--json", action="store_true")
+p.add_argument("--dump-stablehlo", help="write the lowered StableHLO text of the step to this file")
 p.add_argument("--loss-only", action="store_true", help="print the initial loss (f32 policy) and exit")
 args = p.parse_args()
 
@@ -169,6 +170,9 @@ state = opt.init(params)
 t0 = time.perf_counter()
 lowered = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, tokens)
 t1 = time.perf_counter()
+if args.dump_stablehlo:
+    with open(args.dump_stablehlo, "w") as f:
+        f.write(lowered.as_text())
 compiled = lowered.compile()
 t2 = time.perf_counter()
 params, state, loss = compiled(params, state, tokens)  # warm-up

@@ -18,9 +18,33 @@ struct Known {
 }
 
 /// Known disagreements. Add entries here with a reason; never skip silently.
+///
+/// The goldens were made with jaxlib 0.10.2 on an AVX2 machine. On machines with AVX-512 FP16 /
+/// BF16 (Sapphire Rapids and later) XLA's CPU backend handles f16/bf16 denormals and f16
+/// arithmetic differently; the entries below were measured on such a machine, where jaxlib
+/// 0.10.2 itself gives the plugins' answer for the first two. On an AVX2 machine they pass
+/// and are reported as stale.
 const KNOWN: &[Known] = &[
-    // Empty: the last entries (unsigned `sign`, empty scans, empty constants) were lowering
-    // bugs, fixed in the elementwise and control lowerings and in `lower::dense_attr`.
+    Known {
+        backend: "pjrt",
+        case: "truncated_normal/f16/-2.0_2.0",
+        why: "on AVX-512 FP16 hardware XLA evaluates the f16 erf_inv in f16: element 8 is \
+              1.9053 (jaxlib 0.10.2 on that machine agrees) against the AVX2 golden's 1.9102, \
+              5 f16 ulps",
+    },
+    Known {
+        backend: "xla_cpu_pjrt",
+        case: "top_k/bf16/all",
+        why: "on AVX-512 BF16 hardware XLA compares bf16 with denormals as zero, so the \
+              denormal 9.2e-41 ties with +0 and their indices swap (jaxlib 0.10.2 on that \
+              machine agrees)",
+    },
+    Known {
+        backend: "lammps",
+        case: "pad/bf16/mixed",
+        why: "the API 0.115 plugin on AVX-512 BF16 hardware flushes the bf16 denormal 9.2e-41 \
+              to zero in pad (jaxlib 0.10.2 on the same machine keeps it)",
+    },
 ];
 
 fn ci() -> bool {

@@ -304,15 +304,63 @@ where
         let args = std::mem::take(&mut st.args);
         let structure = st.structure.clone();
         drop(guard);
-        let avals: Vec<AVal> = args.iter().map(|a| a.aval()).collect();
-        let (graph, template, donation) = self.trace(x, &avals)?;
-        let exe = self.rt.backend().compile(&graph, &donation)?;
-        self.compiles.set(self.compiles.get() + 1);
+        self.compile_entry(x, hash, structure, &args)?;
         let mut guard = self
             .state
             .try_borrow_mut()
             .map_err(|_| Error::arg("jit", "a jitted function called itself while compiling"))?;
         let st = &mut *guard;
+        match st.entries.last() {
+            Some(e) => run(e, &args, &mut st.outs),
+            None => Err(Error::arg("jit", "cache insert failed")),
+        }
+    }
+
+    /// Ahead of time: traces, lowers and compiles the function for `x`'s signature and caches
+    /// the executable without running it (as `jax.jit(f).lower(x).compile()`), so the first
+    /// `call` with that signature only runs. Returns `false` if it was already compiled.
+    /// Nothing is consumed: donated arguments stay valid.
+    pub fn compile(&self, x: &In) -> Result<bool> {
+        let args = match self.leaves(x) {
+            Leaves::Concrete(a) => a,
+            Leaves::Error(e) => return Err(e),
+            Leaves::Traced => {
+                return Err(Error::arg(
+                    "jit",
+                    "compile() needs concrete example arguments, not traced ones",
+                ))
+            }
+        };
+        let mut structure = String::new();
+        x.write_structure(&mut structure);
+        let hash = signature_hash(&structure, &args);
+        {
+            let st = self
+                .state
+                .try_borrow()
+                .map_err(|_| Error::arg("jit", "compile() called while the function runs"))?;
+            let cached = st
+                .entries
+                .iter()
+                .any(|e| e.hash == hash && e.structure == structure && same_avals(&e.avals, &args));
+            if cached {
+                return Ok(false);
+            }
+        }
+        self.compile_entry(x, hash, structure, &args)?;
+        Ok(true)
+    }
+
+    /// Traces, lowers and compiles for `args`' signature and appends the cache entry.
+    fn compile_entry(&self, x: &In, hash: u64, structure: String, args: &[Array]) -> Result<()> {
+        let avals: Vec<AVal> = args.iter().map(|a| a.aval()).collect();
+        let (graph, template, donation) = self.trace(x, &avals)?;
+        let exe = self.rt.backend().compile(&graph, &donation)?;
+        self.compiles.set(self.compiles.get() + 1);
+        let mut st = self
+            .state
+            .try_borrow_mut()
+            .map_err(|_| Error::arg("jit", "a jitted function called itself while compiling"))?;
         st.entries.push(Entry {
             hash,
             structure,
@@ -320,10 +368,7 @@ where
             exe,
             template,
         });
-        match st.entries.last() {
-            Some(e) => run(e, &args, &mut st.outs),
-            None => Err(Error::arg("jit", "cache insert failed")),
-        }
+        Ok(())
     }
 
     fn trace(&self, x: &In, avals: &[AVal]) -> Result<(rax_core::Graph, Out, Donation)> {

@@ -21,7 +21,7 @@ fn auto_order_and_reports() {
             "{}",
             rt.description()
         );
-        // The best CPU plugin is xla_cpu_pjrt (API 0.81) when both are there.
+        // The best CPU plugin is lammps-jax-pjrt-cpu (API 0.115) when both are there.
         assert_eq!(rt.info().plugin_path, plugins[0].1.info().plugin_path);
     }
 

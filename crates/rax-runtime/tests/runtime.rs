@@ -53,6 +53,33 @@ fn jit_compiles_once_per_signature() {
 }
 
 #[test]
+fn compile_ahead_of_time_caches_without_running_or_consuming() {
+    for (label, rt) in all_runtimes() {
+        let step = rt
+            .jit(|(w, x): &(Tensor, Tensor)| (w - x, x * 2.0))
+            .donate_args(&[0]);
+        let w = rt
+            .put(&Literal::from_vec([3], vec![1.0f32, 2.0, 3.0]).unwrap())
+            .unwrap();
+        let x = f32s(&[3], vec![0.5; 3]);
+        let args = (w, x.clone());
+        assert!(step.compile(&args).unwrap(), "{label}: first compile");
+        assert!(!step.compile(&args).unwrap(), "{label}: cached");
+        assert_eq!(step.compile_count(), 1, "{label}");
+        // The donated input was not consumed by compiling; the call runs the cached program.
+        let (w2, y) = step.call(&args).unwrap();
+        assert_eq!(step.compile_count(), 1, "{label}");
+        assert_eq!(w2.to_vec::<f32>().unwrap(), vec![0.5, 1.5, 2.5], "{label}");
+        assert_eq!(y.to_vec::<f32>().unwrap(), vec![1.0; 3], "{label}");
+        // Another signature compiles again.
+        assert!(step
+            .compile(&(f32s(&[2], vec![1.0; 2]), f32s(&[2], vec![1.0; 2])))
+            .unwrap());
+        assert_eq!(step.compile_count(), 2, "{label}");
+    }
+}
+
+#[test]
 fn tree_structure_is_part_of_the_signature() {
     for (label, rt) in all_runtimes() {
         let f = rt.jit(|xs: &Vec<Tensor>| {
