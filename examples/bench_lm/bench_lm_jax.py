@@ -183,6 +183,7 @@ for _ in range(args.steps):
     params, state, loss = compiled(params, state, tokens)
     loss.block_until_ready()
     times.append(time.perf_counter() - a)
+times = times or [float("nan")]  # --steps 0: only the warm-up step ran
 med = float(np.median(times))
 out = {
     "impl": "jax", "backend": jax.default_backend(), "plugin_api_version": None,
