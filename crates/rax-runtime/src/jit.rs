@@ -189,16 +189,7 @@ where
     /// The StableHLO module for `x`'s signature (traced and lowered, not compiled), with the
     /// donation attributes the compiled program has.
     pub fn stablehlo(&self, x: &In) -> Result<String> {
-        let args = match self.leaves(x) {
-            Leaves::Concrete(a) => a,
-            Leaves::Error(e) => return Err(e),
-            Leaves::Traced => {
-                return Err(Error::arg(
-                    "jit",
-                    "stablehlo() needs concrete example arguments, not traced ones",
-                ))
-            }
-        };
+        let args = self.concrete_leaves(x, "stablehlo")?;
         let avals: Vec<AVal> = args.iter().map(|a| a.aval()).collect();
         let (graph, _, donation) = self.trace(x, &avals)?;
         lower_module(
@@ -209,6 +200,19 @@ where
                 donors: donation.donors,
             },
         )
+    }
+
+    /// The leaves' arrays of concrete example arguments (`method` names the caller in the error
+    /// for traced ones).
+    fn concrete_leaves(&self, x: &In, method: &str) -> Result<Vec<Array>> {
+        match self.leaves(x) {
+            Leaves::Concrete(a) => Ok(a),
+            Leaves::Error(e) => Err(e),
+            Leaves::Traced => Err(Error::arg(
+                "jit",
+                format!("{method}() needs concrete example arguments, not traced ones"),
+            )),
+        }
     }
 
     fn leaves(&self, x: &In) -> Leaves {
@@ -321,16 +325,7 @@ where
     /// `call` with that signature only runs. Returns `false` if it was already compiled.
     /// Nothing is consumed: donated arguments stay valid.
     pub fn compile(&self, x: &In) -> Result<bool> {
-        let args = match self.leaves(x) {
-            Leaves::Concrete(a) => a,
-            Leaves::Error(e) => return Err(e),
-            Leaves::Traced => {
-                return Err(Error::arg(
-                    "jit",
-                    "compile() needs concrete example arguments, not traced ones",
-                ))
-            }
-        };
+        let args = self.concrete_leaves(x, "compile")?;
         let mut structure = String::new();
         x.write_structure(&mut structure);
         let hash = signature_hash(&structure, &args);

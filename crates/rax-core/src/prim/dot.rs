@@ -716,9 +716,9 @@ fn remaining(n: usize, a: &[usize], b: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-/// The cotangent of the left operand `x` of `dot_general(x, y)` (JAX's rule). The cotangent `g` has the
-/// result (accumulation) dtype: `y` is cast to it, the product is computed in it and the result
-/// cast back to `x`'s dtype (a cotangent has its primal's dtype).
+/// The cotangent of the left operand `x` of `dot_general(x, y)` (JAX's rule). The cotangent `g`
+/// has the result (accumulation) dtype: `y` is cast to it, the product is computed in it and the
+/// result cast back to `x`'s dtype (a cotangent has its primal's dtype).
 fn transpose_lhs(
     g: &Tensor,
     x: &Tensor,
@@ -749,33 +749,36 @@ fn transpose_lhs(
     let mut pre: Vec<usize> = xb.clone();
     pre.extend(x_kept);
     pre.extend(xc_sorted);
-    let out_axes = argsort(&pre);
     let gd = g.dtype();
+    cotangent_product([g, &y.cast(gd)], nd, precision, &pre, x.dtype())
+}
+
+/// `dot_general(operands)` in the cotangent's dtype, its axes (labelled with the operand
+/// dimension each stands for) permuted into the operand's order, cast to the operand's dtype.
+fn cotangent_product(
+    operands: [&Tensor; 2],
+    dims: DotDims,
+    precision: Precision,
+    labels: &[usize],
+    to: DType,
+) -> Tensor {
+    let out = operands[0].dtype();
     let prod = crate::autodiff::op1(
         Op::DotGeneral {
-            dims: nd,
+            dims,
             precision,
-            out: gd,
+            out,
         },
-        &[g, &y.cast(gd)],
+        &operands,
     );
-    permuted(prod, &out_axes).cast(x.dtype())
-}
-
-/// `t` transposed by `perm`, or `t` itself when `perm` is the identity.
-fn permuted(t: Tensor, perm: &[usize]) -> Tensor {
-    if perm.iter().enumerate().all(|(i, &a)| i == a) {
-        t
+    let mut perm: Vec<usize> = (0..labels.len()).collect();
+    perm.sort_by_key(|&i| labels[i]);
+    let prod = if perm.iter().enumerate().all(|(i, &a)| i == a) {
+        prod
     } else {
-        t.transpose(perm)
-    }
-}
-
-/// `argsort(pre)`: the permutation that puts axes labelled `pre` in increasing label order.
-fn argsort(pre: &[usize]) -> Vec<usize> {
-    let mut out: Vec<usize> = (0..pre.len()).collect();
-    out.sort_by_key(|&i| pre[i]);
-    out
+        prod.transpose(&perm)
+    };
+    prod.cast(to)
 }
 
 /// The cotangent of the right operand `y` of `dot_general(x, y)`, computed as
@@ -819,20 +822,12 @@ fn transpose_rhs(
         }
     }
     pre.extend(y_kept);
-    let gd = g.dtype();
-    let prod = crate::autodiff::op1(
-        Op::DotGeneral {
-            dims: nd,
-            precision,
-            out: gd,
-        },
-        &[&x.cast(gd), g],
-    );
-    permuted(prod, &argsort(&pre)).cast(y.dtype())
+    cotangent_product([&x.cast(g.dtype()), g], nd, precision, &pre, y.dtype())
 }
 
 /// The VJP of `dot_general`: both operands' cotangents (JAX's transpose rule for the left one,
-/// [`transpose_rhs`] for the right one), each cast to its operand's dtype (mixed accumulation: the products run in the result dtype).
+/// [`transpose_rhs`] for the right one), each cast to its operand's dtype (mixed accumulation:
+/// the products run in the result dtype).
 pub fn vjp(
     op: &Op,
     ins: &[Tensor],
