@@ -24,15 +24,17 @@ def med(rs, key):
 
 
 print(f"\n{'policy':26} {'impl':16} {'runs':>4} {'trace+lower s':>13} {'compile s':>10} {'step s':>8} "
-      f"{'GFLOP/s':>8} {'loss':>10}")
+      f"{'step range s':>15} {'GFLOP/s':>8} {'loss':>10}")
 for pol in dict.fromkeys(r["policy"] for r in rows):
     groups = {}
     for r in rows:
         if r["policy"] == pol:
             groups.setdefault(name(r), []).append(r)
     for n, rs in groups.items():
+        steps = [r["step_median_s"] for r in rs]
+        spread = f"{min(steps):.4f}-{max(steps):.4f}"
         print(f"{pol:26} {n:16} {len(rs):4d} {med(rs, 'trace_lower_s'):13.3f} {med(rs, 'compile_s'):10.3f} "
-              f"{med(rs, 'step_median_s'):8.4f} {med(rs, 'gflops'):8.1f} {rs[-1]['loss']:10.6f}")
+              f"{med(rs, 'step_median_s'):8.4f} {spread:>15} {med(rs, 'gflops'):8.1f} {rs[-1]['loss']:10.6f}")
     jax = groups.get("jax")
     if not jax:
         continue

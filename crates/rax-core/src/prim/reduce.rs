@@ -1117,7 +1117,8 @@ impl Tensor {
         } else {
             self.clone()
         };
-        let m = x.reduce_at(ReduceKind::Max, axes, site);
+        // The shift carries no gradient (as in JAX): the result does not depend on it.
+        let m = crate::autodiff::stop_gradient(&x.reduce_at(ReduceKind::Max, axes, site));
         let zero = m.scalar_like(0.0).broadcast_to(&m.dims());
         let m = Tensor::select(&m.is_finite(), &m, &zero);
         let shifted = &x - &m.keepdims_at(axes, site);
@@ -1144,9 +1145,12 @@ impl Tensor {
         } else {
             self.clone()
         };
-        let m = x
-            .reduce_at(ReduceKind::Max, &[axis], site)
-            .keepdims_at(&[axis], site);
+        // The shift carries no gradient (as in JAX): the result does not depend on it, and
+        // differentiating the max would only add compares, selects and saved values.
+        let m = crate::autodiff::stop_gradient(
+            &x.reduce_at(ReduceKind::Max, &[axis], site)
+                .keepdims_at(&[axis], site),
+        );
         let e = (&x - &m).exp();
         let s = e
             .reduce_at(ReduceKind::Sum, &[axis], site)
@@ -1173,9 +1177,12 @@ impl Tensor {
         } else {
             self.clone()
         };
-        let m = x
-            .reduce_at(ReduceKind::Max, &[axis], site)
-            .keepdims_at(&[axis], site);
+        // The shift carries no gradient (as in JAX): the result does not depend on it, and
+        // differentiating the max would only add compares, selects and saved values.
+        let m = crate::autodiff::stop_gradient(
+            &x.reduce_at(ReduceKind::Max, &[axis], site)
+                .keepdims_at(&[axis], site),
+        );
         let shifted = &x - &m;
         let s = shifted
             .exp()
