@@ -9,7 +9,7 @@
 //! Depends on `trace`, `ir`, `prim` (typing rules).
 
 use crate::error::{CallSite, Error, Result};
-use crate::ir::{DotDims, Graph, Op};
+use crate::ir::{CallKind, DotDims, Graph, Op};
 use crate::shape::{AVal, Shape};
 use crate::trace::{apply, trace, Tensor};
 
@@ -235,6 +235,15 @@ fn batch_op(op: &Op, ins: &[(Tensor, bool)], b: usize) -> Result<(Vec<Tensor>, b
                 &[&ts[0], &ts[1]],
             )?
         }
+        // Identity calls (no gradient / a remat name) batch as themselves.
+        Op::Call {
+            kind: CallKind::StopGradient,
+            ..
+        } if ins.len() == 1 => vec![crate::autodiff::stop_gradient(&ins[0].0)],
+        Op::Call {
+            kind: CallKind::Name(name),
+            ..
+        } if ins.len() == 1 => vec![crate::autodiff::checkpoint_name(&ins[0].0, name)],
         _ => return loop_fallback(op, ins, b),
     };
     Ok((r, true))

@@ -87,3 +87,29 @@ fn in_axis_and_fallback() {
         .to_string();
     assert!(e.contains("vmap") && e.contains("out of range"), "{e}");
 }
+
+#[test]
+fn stop_gradient_and_softmax_batch_without_the_loop_fallback() {
+    let f = |a: &[Tensor]| {
+        vec![
+            a[0].softmax(1),
+            a[0].logsumexp(&[1]),
+            rax_core::autodiff::stop_gradient(&a[0]).sin(),
+        ]
+    };
+    let mut rng = Rng(5);
+    let mut ops = |b: usize| {
+        let x = rng.tensor(&[b, 3, 4], F, -2.0, 2.0);
+        let out = vmap(f, &[Some(0)])(&[x.clone()]).unwrap();
+        for i in 0..b {
+            let r = f(&[example(&x, i)]);
+            for (o, ri) in out.iter().zip(&r) {
+                close(&example(o, i), ri);
+            }
+        }
+        let t = trace(&[x.aval()], |a| vmap(f, &[Some(0)])(a).unwrap()).unwrap();
+        t.graph.nodes.len()
+    };
+    // A loop fallback would add slices and a stack per example: the graph would grow with b.
+    assert_eq!(ops(2), ops(7));
+}
