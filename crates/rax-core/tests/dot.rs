@@ -406,3 +406,32 @@ fn matmul_gflops() {
         2.0 * (n as f64).powi(3) / dt / 1e9
     );
 }
+
+/// The backward of a linear layer `y = x·w` lowers without transposes: `dx = g·wᵀ` contracts
+/// w's trailing dimension and `dw = xᵀ·g` comes out in w's layout (`dot_general(x, g)`), which
+/// XLA's CPU backend runs as is (a transposed GEMM result is what it handles worst; see
+/// docs/performance.md). Snapshot for review.
+#[test]
+fn linear_backward_lowers_without_transposes() {
+    let t = trace(
+        &[
+            AVal::new([8, 4], DType::BF16),
+            AVal::new([4, 3], DType::BF16),
+            AVal::new([8, 3], DType::BF16),
+        ],
+        |a| {
+            let (_, pb) =
+                rax_core::autodiff::vjp(|x| vec![x[0].matmul(&x[1])], &a[..2]).unwrap();
+            pb.call(&[a[2].clone()]).unwrap()
+        },
+    )
+    .unwrap();
+    let text = lower_module(&t.graph, &ModuleOptions::default()).unwrap();
+    assert!(!text.contains("stablehlo.transpose"), "{text}");
+    // dw = dot_general(x, g) contracting the batch dimension, already [4, 3].
+    assert!(
+        text.contains("\"stablehlo.dot_general\"(%arg0, %arg2) {dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [0], rhs_contracting_dimensions = [0]>"),
+        "{text}"
+    );
+    insta::assert_snapshot!("linear_backward", text);
+}
