@@ -420,8 +420,7 @@ fn linear_backward_lowers_without_transposes() {
             AVal::new([8, 3], DType::BF16),
         ],
         |a| {
-            let (_, pb) =
-                rax_core::autodiff::vjp(|x| vec![x[0].matmul(&x[1])], &a[..2]).unwrap();
+            let (_, pb) = rax_core::autodiff::vjp(|x| vec![x[0].matmul(&x[1])], &a[..2]).unwrap();
             pb.call(&[a[2].clone()]).unwrap()
         },
     )

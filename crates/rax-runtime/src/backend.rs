@@ -8,6 +8,7 @@
 //!
 //! Depends on rax-core only.
 
+use rax_core::lower::ModuleOptions;
 use rax_core::{AVal, Array, DeviceArray, Error, Graph, Literal, Result};
 use std::fmt;
 use std::sync::Arc;
@@ -131,6 +132,16 @@ pub trait Backend: fmt::Debug + Send + Sync {
 
     /// Compiles a program; `donation` says which inputs it may overwrite.
     fn compile(&self, graph: &Graph, donation: &Donation) -> Result<Arc<dyn Executable>>;
+
+    /// The options this backend lowers a program with (module name, donation attributes), so
+    /// that `Jit::stablehlo` shows exactly the text `compile` would compile.
+    fn module_options(&self, donation: &Donation) -> ModuleOptions {
+        ModuleOptions {
+            module_name: "rax".into(),
+            aliases: donation.aliases.clone(),
+            donors: donation.donors.clone(),
+        }
+    }
 
     /// Copies a host literal to this backend's device.
     fn to_device(&self, lit: &Literal) -> Result<Array>;

@@ -20,7 +20,7 @@
 
 use crate::backend::{is_donated, Donation, Executable};
 use crate::runtime::Runtime;
-use rax_core::lower::{lower_module, ModuleOptions};
+use rax_core::lower::lower_module;
 use rax_core::tree::{flatten, leaf_paths, unflatten};
 use rax_core::{AVal, Array, Error, Result, Tensor, Tree};
 use std::cell::{Cell, RefCell};
@@ -192,14 +192,7 @@ where
         let args = self.concrete_leaves(x, "stablehlo")?;
         let avals: Vec<AVal> = args.iter().map(|a| a.aval()).collect();
         let (graph, _, donation) = self.trace(x, &avals)?;
-        lower_module(
-            &graph,
-            &ModuleOptions {
-                module_name: "rax".into(),
-                aliases: donation.aliases,
-                donors: donation.donors,
-            },
-        )
+        lower_module(&graph, &self.rt.backend().module_options(&donation))
     }
 
     /// The leaves' arrays of concrete example arguments (`method` names the caller in the error

@@ -251,33 +251,34 @@ impl Backend for Pjrt {
         &self.info
     }
 
+    /// Measured: the API 0.81 plugin (xla-cpu-pjrt 0.0.1) computes wrong results for the
+    /// reference LM training step when f32 parameters are aliased to outputs
+    /// (`tf.aliasing_output`): the loss after one AdamW step is 5.369 instead of 5.3135 (JAX,
+    /// the interpreter, API 0.115 with aliasing, and 0.81 without aliasing all agree). Until
+    /// that is understood, programs for plugins older than API 0.100 declare no aliases; the
+    /// donated inputs are still consumed at execution, so the user-visible contract holds.
+    fn module_options(&self, donation: &Donation) -> ModuleOptions {
+        let in_place = self.info.api_version.is_none_or(|v| v >= (0, 100));
+        ModuleOptions {
+            module_name: "rax".into(),
+            aliases: if in_place {
+                donation.aliases.clone()
+            } else {
+                Vec::new()
+            },
+            donors: if in_place {
+                donation.donors.clone()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
     fn compile(&self, graph: &Graph, donation: &Donation) -> Result<Arc<dyn Executable>> {
         let in_avals = graph.in_avals();
         let out_avals = graph.out_avals();
         donation.validate(&in_avals, &out_avals)?;
-        // Measured: the API 0.81 plugin (xla-cpu-pjrt 0.0.1) computes wrong results for the
-        // reference LM training step when f32 parameters are aliased to outputs
-        // (`tf.aliasing_output`): the loss after one AdamW step is 5.369 instead of 5.3135 (JAX,
-        // the interpreter, API 0.115 with aliasing, and 0.81 without aliasing all agree). Until
-        // that is understood, programs for plugins older than API 0.100 declare no aliases; the
-        // donated inputs are still consumed at execution, so the user-visible contract holds.
-        let in_place = self.info.api_version.is_none_or(|v| v >= (0, 100));
-        let text = lower_module(
-            graph,
-            &ModuleOptions {
-                module_name: "rax".into(),
-                aliases: if in_place {
-                    donation.aliases.clone()
-                } else {
-                    Vec::new()
-                },
-                donors: if in_place {
-                    donation.donors.clone()
-                } else {
-                    Vec::new()
-                },
-            },
-        )?;
+        let text = lower_module(graph, &self.module_options(donation))?;
         let exe = self
             .shared
             .client

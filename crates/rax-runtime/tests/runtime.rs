@@ -161,8 +161,19 @@ fn donation_updates_in_place_and_consumes_the_input() {
         let text = step
             .stablehlo(&(vec![f32s(&[3], vec![0.0; 3]); 2], f32s(&[3], vec![0.0; 3])))
             .unwrap();
-        assert!(text.contains("tf.aliasing_output = 0 : i32"), "{text}");
-        assert!(text.contains("tf.aliasing_output = 1 : i32"), "{text}");
+        // stablehlo() shows what the backend compiles: plugins older than API 0.100 get no
+        // aliases (wrong results measured on 0.81), the donated inputs are still consumed.
+        let aliased = rt.info().api_version.is_none_or(|v| v >= (0, 100));
+        assert_eq!(
+            text.contains("tf.aliasing_output = 0 : i32"),
+            aliased,
+            "{label}: {text}"
+        );
+        assert_eq!(
+            text.contains("tf.aliasing_output = 1 : i32"),
+            aliased,
+            "{label}: {text}"
+        );
         assert!(
             !text.contains("%arg2: tensor<3xf32> {"),
             "batch is not donated: {text}"
