@@ -29,11 +29,11 @@ fn gelu_tanh_value(x: &Tensor) -> Tensor {
 
 /// GELU with the tanh approximation (as `jax.nn.gelu(approximate=True)`), with a VJP that keeps
 /// only `x` for the backward pass and computes
-/// `d/dx = ½(1 + t) + ½·x·(1 − t²)·c·(1 + 3a·x²)`, `t = tanh(c·(x + a·x³))`, in f32 (f64 for f64
-/// inputs) and cast once to the cotangent's dtype. Differentiating the composite instead would keep `x²`, `x³`, the tanh
-/// argument and `t` alive until the backward pass: four more activations per MLP layer, which
-/// for the reference LM step are 8 MB of bf16 temporaries per layer that XLA maps and faults in
-/// on every step.
+/// `d/dx = ½(1 + t) + ½·x·(1 − t²)·c·(1 + 3a·x²)`, `t = tanh(c·(x + a·x³))`, in f32 (f64 for
+/// f64 inputs), cast once to the cotangent's dtype. Differentiating the composite instead
+/// would keep `x²`, `x³`, the tanh argument and `t` alive until the backward pass: four more
+/// activations per MLP layer, 8 MB of bf16 temporaries per layer in the reference LM step,
+/// which XLA maps and faults in on every step.
 #[track_caller]
 pub fn gelu_tanh(x: &Tensor) -> Tensor {
     let site = rax_core::CallSite::here();
