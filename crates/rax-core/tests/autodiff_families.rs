@@ -71,6 +71,21 @@ fn vjp_dot_general() {
         move |a| vec![a[0].dot_general(&a[1], d2.clone(), F)],
         &[x, y],
     );
+    // Two batch dimensions paired in crossed order (the rhs cotangent is computed as
+    // dot_general(x, g) and must map the product's axes back to y's order).
+    let x = r(10, &[2, 3, 4]);
+    let y = r(11, &[3, 4, 2, 5]);
+    let d3 = DotDims {
+        lhs_batch: vec![1, 0],
+        rhs_batch: vec![0, 2],
+        lhs_contract: vec![2],
+        rhs_contract: vec![1],
+    };
+    check64(
+        "dot_general_crossed_batch",
+        move |a| vec![a[0].dot_general(&a[1], d3.clone(), F)],
+        &[x, y],
+    );
 }
 
 #[test]
