@@ -23,6 +23,15 @@ pub struct Donation {
 }
 
 impl Donation {
+    /// Lowering options declaring this donation (`tf.aliasing_output` / `jax.buffer_donor`).
+    pub fn module_options(&self) -> ModuleOptions {
+        ModuleOptions {
+            module_name: "rax".into(),
+            aliases: self.aliases.clone(),
+            donors: self.donors.clone(),
+        }
+    }
+
     /// No donation.
     pub fn none() -> Donation {
         Donation::default()
@@ -136,11 +145,7 @@ pub trait Backend: fmt::Debug + Send + Sync {
     /// The options this backend lowers a program with (module name, donation attributes), so
     /// that `Jit::stablehlo` shows exactly the text `compile` would compile.
     fn module_options(&self, donation: &Donation) -> ModuleOptions {
-        ModuleOptions {
-            module_name: "rax".into(),
-            aliases: donation.aliases.clone(),
-            donors: donation.donors.clone(),
-        }
+        donation.module_options()
     }
 
     /// Copies a host literal to this backend's device.

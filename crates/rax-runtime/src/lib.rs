@@ -35,5 +35,5 @@ pub mod runtime;
 pub use backend::{is_donated, Backend, BackendInfo, Donation, Executable};
 pub use interp::{InterpArray, Interpreter};
 pub use jit::{Fallible, Jit, Plain, TraceFn};
-pub use pjrt::{Pjrt, PjrtArray};
+pub use pjrt::{aliases_supported, Pjrt, PjrtArray};
 pub use runtime::{discover_plugins, Runtime};

@@ -31,6 +31,17 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Up to this many arguments, device-resident calls pass buffers from the stack.
 const INLINE: usize = 8;
 
+/// Whether programs for a plugin of this PJRT C API version declare donated inputs as aliases
+/// of outputs. Measured: the API 0.81 plugin (xla-cpu-pjrt 0.0.1) computes wrong results for
+/// the reference LM training step when f32 parameters are aliased to outputs
+/// (`tf.aliasing_output`): the loss after one AdamW step is 5.369 instead of 5.3135 (JAX, the
+/// interpreter, API 0.115 with aliasing, and 0.81 without aliasing all agree). Until that is
+/// understood, plugins older than API 0.100 get no aliases; donated inputs are still consumed
+/// at execution, so the user-visible contract holds. `None` (not a plugin) means yes.
+pub fn aliases_supported(api_version: Option<(u32, u32)>) -> bool {
+    api_version.is_none_or(|v| v >= (0, 100))
+}
+
 /// The PJRT element type of a rax dtype.
 pub fn element_type(d: DType) -> ElementType {
     match d {
@@ -251,26 +262,12 @@ impl Backend for Pjrt {
         &self.info
     }
 
-    /// Measured: the API 0.81 plugin (xla-cpu-pjrt 0.0.1) computes wrong results for the
-    /// reference LM training step when f32 parameters are aliased to outputs
-    /// (`tf.aliasing_output`): the loss after one AdamW step is 5.369 instead of 5.3135 (JAX,
-    /// the interpreter, API 0.115 with aliasing, and 0.81 without aliasing all agree). Until
-    /// that is understood, programs for plugins older than API 0.100 declare no aliases; the
-    /// donated inputs are still consumed at execution, so the user-visible contract holds.
+    /// No donation attributes for plugins older than [`aliases_supported`] allows.
     fn module_options(&self, donation: &Donation) -> ModuleOptions {
-        let in_place = self.info.api_version.is_none_or(|v| v >= (0, 100));
-        ModuleOptions {
-            module_name: "rax".into(),
-            aliases: if in_place {
-                donation.aliases.clone()
-            } else {
-                Vec::new()
-            },
-            donors: if in_place {
-                donation.donors.clone()
-            } else {
-                Vec::new()
-            },
+        if aliases_supported(self.info.api_version) {
+            donation.module_options()
+        } else {
+            Donation::none().module_options()
         }
     }
 
