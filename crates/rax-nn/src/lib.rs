@@ -6,6 +6,12 @@
 //! Depends on rax-core only.
 #![warn(missing_docs)]
 
+pub mod cema;
 pub mod checkpoint;
+pub mod chunked_attention;
 pub mod layers;
 pub mod lm;
+pub mod mla;
+pub mod moe;
+pub mod rope;
+pub mod timestep_norm;

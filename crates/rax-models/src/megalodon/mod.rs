@@ -1,0 +1,1 @@
+//! Megalodon (being written).
