@@ -8,4 +8,6 @@
 
 pub mod deepseek;
 pub mod family;
+pub mod lm;
 pub mod megalodon;
+pub mod sampling;
