@@ -5,10 +5,12 @@
 //! autoregressive loop of [`decode_loop`] drives a model's prefill and decode programs.
 //!
 //! Conventions (megalodon-jax's `sample_token`): the logits are cast to f32 first; top-k keeps
-//! exactly `k` tokens (ties broken lower index first); top-p keeps the smallest prefix of the
-//! tokens sorted by descending probability whose mass reaches `p` (always at least one token),
-//! computed among the top-k survivors when both are given; `top_p >= 1` and `top_k = 0` or
-//! `top_k >= V` filter nothing. One key draws the whole batch (`U` has shape `[B, n]`).
+//! exactly `k` tokens (ties broken lower index first); top-p keeps, of the tokens sorted by
+//! descending probability, each one whose predecessors' mass does not exceed `p` (so at least
+//! one token, and the smallest prefix whose mass exceeds `p`), computed among the top-k
+//! survivors when both are given; `top_p >= 1` and `top_k = 0` or `top_k >= V` filter nothing.
+//! One key draws the whole batch: `U` has shape `[B, V]`, as `jax.random.categorical` draws, so
+//! with the same key and logits the tokens are megalodon-jax's.
 
 use crate::family::GenerateOptions;
 use rax_core::{AVal, CallSite, DType, Error, Literal, PrngKey, Result, Tensor};
@@ -93,36 +95,41 @@ pub fn try_sample(logits: &Tensor, opts: &GenerateOptions, key: &PrngKey) -> Res
     if k.is_none() && p.is_none() {
         return Ok(gumbel_argmax(&x, key, bsz, vocab));
     }
-    // Candidates sorted by descending logit, with their token ids.
-    let (vals, ids) = match k {
-        Some(k) => x.top_k(k),
-        None => {
-            let iota = Tensor::iota(&[bsz, vocab], 1, DType::I32);
-            let mut v = Tensor::sort_multi(&[x.clone(), iota], 1, 1, true);
-            let ids = v.swap_remove(1);
-            (v.swap_remove(0), ids)
-        }
+    // The filters are decided in descending order (a stable sort: ties keep the lower id first,
+    // as `lax.top_k`), then mapped back to vocabulary order, so that the draw is the same
+    // `categorical(key, filtered logits)` over the whole vocabulary as megalodon-jax's.
+    let iota = Tensor::iota(&[bsz, vocab], 1, DType::I32);
+    let mut sorted = Tensor::sort_multi(&[x.clone(), iota.clone()], 1, 1, true);
+    let ids = sorted.swap_remove(1);
+    let vals = sorted.swap_remove(0);
+    let neg_inf = Tensor::scalar_of(f64::NEG_INFINITY, DType::F32);
+    let mut drop = match k {
+        Some(k) => iota.ge(&Tensor::scalar_of(k as f64, DType::I32)),
+        None => Tensor::full(&[bsz, vocab], 0.0, DType::Bool),
     };
-    let n = vals.dims()[1];
-    let vals = match p {
-        Some(p) => {
-            // Mass strictly before each candidate: a candidate is kept while the tokens before
-            // it have not yet reached p (so the first one always survives).
-            let probs = vals.softmax(1);
-            let before = &probs.cumsum(1, false) - &probs;
-            let drop = before.ge(&Tensor::scalar_of(p, DType::F32));
-            Tensor::select(
-                &drop,
-                &Tensor::scalar_of(f64::NEG_INFINITY, DType::F32),
-                &vals,
-            )
-        }
-        None => vals,
-    };
-    let pos = gumbel_argmax(&vals, key, bsz, n);
-    // ids[b, pos[b]] as a one-hot select summed over the candidates.
-    let hit = Tensor::iota(&[bsz, n], 1, DType::I32).eq(&pos.reshape(&[bsz, 1]));
-    Ok(Tensor::select(&hit, &ids, &Tensor::scalar_of(0.0, DType::I32)).sum(&[1]))
+    if let Some(p) = p {
+        // Nucleus among the survivors of top-k: a token is dropped once the mass of the tokens
+        // before it exceeds p (the first one always survives).
+        let probs = Tensor::select(&drop, &neg_inf, &vals).softmax(1);
+        let cum = probs.cumsum(1, false);
+        let before = Tensor::concat(
+            &[
+                Tensor::zeros(&[bsz, 1], DType::F32),
+                cum.slice(&[0, 0], &[bsz, vocab - 1], &[1, 1]),
+            ],
+            1,
+        );
+        drop = Tensor::select(
+            &before.gt(&Tensor::scalar_of(p, DType::F32)),
+            &Tensor::full(&[bsz, vocab], 1.0, DType::Bool),
+            &drop,
+        );
+    }
+    // Back to vocabulary order: sort the flags by token id.
+    let mut back = Tensor::sort_multi(&[ids, drop.cast(DType::I32)], 1, 1, false);
+    let drop = back.swap_remove(1).gt(&Tensor::scalar_of(0.0, DType::I32));
+    let x = Tensor::select(&drop, &neg_inf, &x);
+    Ok(gumbel_argmax(&x, key, bsz, vocab))
 }
 
 /// `argmax(x + gumbel)` along axis 1 of f32 `x [b, n]`: a categorical draw from `softmax(x)`
