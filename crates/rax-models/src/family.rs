@@ -138,6 +138,9 @@ pub fn load(path: &Path, policy: Option<&Policy>) -> Result<Box<dyn CausalLm>> {
     let _ = policy;
     match detect(path)? {
         Format::Megalodon => Err(io(path, "megalodon checkpoints are not supported yet")),
+        Format::HuggingFace(mt) if mt == "deepseek_v3" || mt == "deepseek_v2" => Ok(Box::new(
+            crate::deepseek::generate::DeepseekLm::load(path, policy)?,
+        )),
         Format::HuggingFace(mt) => Err(io(
             path,
             format!("model_type `{mt}` is not supported (supported: deepseek_v2, deepseek_v3)"),
