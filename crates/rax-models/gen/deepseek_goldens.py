@@ -82,8 +82,22 @@ def goldens(name, model, vocab, seed):
     t = {"input_ids": ids.to(torch.int32), "logits": out.logits.detach().contiguous(),
          "loss": out.loss.detach().reshape(())}
     for pname, p in model.named_parameters():
-        if p.grad is not None:
-            t["grad." + pname] = p.grad.detach().contiguous()
+        if p.grad is None:
+            continue
+        g = p.grad.detach()
+        # Stacked experts are named per expert, as checkpoints store them.
+        if pname.endswith("mlp.experts.gate_up_proj"):
+            pre = pname[: -len("gate_up_proj")]
+            inter = g.shape[1] // 2
+            for j in range(g.shape[0]):
+                t[f"grad.{pre}{j}.gate_proj.weight"] = g[j, :inter].contiguous()
+                t[f"grad.{pre}{j}.up_proj.weight"] = g[j, inter:].contiguous()
+        elif pname.endswith("mlp.experts.down_proj"):
+            pre = pname[: -len("down_proj")]
+            for j in range(g.shape[0]):
+                t[f"grad.{pre}{j}.down_proj.weight"] = g[j].contiguous()
+        else:
+            t["grad." + pname] = g.contiguous()
     prompt = ids[:, :5]
     with torch.no_grad():
         gen = model.generate(prompt, max_new_tokens=7, do_sample=False, min_new_tokens=7,

@@ -283,3 +283,23 @@ pub fn loss_and_stats(
     let tgt = tokens.slice_axis(1, 1, t).reshape(&[b * (t - 1)]);
     Ok((cross_entropy(&pred, &tgt), stats))
 }
+
+/// [`loss_and_stats`]'s loss as a plain tensor for differentiation: an error becomes a
+/// poisoned scalar that carries it (the enclosing trace or jit reports it).
+#[track_caller]
+pub fn loss_tensor(
+    cfg: &DeepseekConfig,
+    opts: &RunOptions,
+    p: &DeepseekParams,
+    st: &DeepseekState,
+    tokens: &Tensor,
+) -> Tensor {
+    match loss_and_stats(cfg, opts, p, st, tokens) {
+        Ok((l, _)) => l,
+        Err(e) => rax_core::trace::apply_error(
+            e,
+            rax_core::AVal::scalar(DType::F32),
+            rax_core::CallSite::here(),
+        ),
+    }
+}
