@@ -3,8 +3,8 @@
 //!     cargo run --release -p rax --example norm_freeze -- --json [--steps 300] [--png norm_freeze.png]
 //!
 //! Prints `{"blanket_bf16": {...}, "policy": {...}}` with `norm_moved_frac`, `audit_flagged`
-//! and `final_loss` per run, and writes a PNG of both loss curves (red: blanket bf16, blue:
-//! policy p=f32,c=bf16).
+//! and `final_loss` per run, and writes a PNG chart of both loss curves (titled, with axes and a
+//! legend: red blanket bf16, blue policy p=f32,c=bf16).
 use rax::core::policy::Policy;
 use rax::norm_freeze::{run, Setup};
 use rax::runtime::Runtime;
@@ -28,7 +28,17 @@ fn main() -> rax::core::Result<()> {
     let policy = Policy::parse("p=f32,c=bf16,a=f32,s=f32")?;
     let blanket = run(&rt, &setup, true, &policy)?;
     let pol = run(&rt, &setup, false, &policy)?;
-    rax::plot::line_plot(&png, &[&blanket.losses, &pol.losses], 640, 360)?;
+    rax::plot::line_plot(
+        &png,
+        "norm freeze: AdamW lr 3e-4",
+        "loss",
+        &[
+            ("blanket bf16", &blanket.losses[..]),
+            ("policy p=f32,c=bf16", &pol.losses[..]),
+        ],
+        800,
+        450,
+    )?;
     let obj = |r: &rax::norm_freeze::RunResult| serde_json::json!({"norm_moved_frac": r.norm_moved_frac, "audit_flagged": r.audit_flagged, "final_loss": r.final_loss});
     let out = serde_json::json!({"blanket_bf16": obj(&blanket), "policy": obj(&pol)});
     if args.iter().any(|a| a == "--json") {

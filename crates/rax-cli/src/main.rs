@@ -5,6 +5,8 @@ mod backend;
 mod eval;
 mod generate;
 mod npy;
+mod plot;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,13 +25,48 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Continue prompts with a checkpoint (greedy, or sampled with a temperature).
     Generate(generate::GenerateArgs),
+    /// Train a model from a TOML run config (or the embedded default), resumable.
+    Train(train::TrainArgs),
+    /// Draw a run's charts (loss, eval loss, learning rate, gradient norm) as PNG.
+    Plot(plot::PlotArgs),
+}
+
+/// Clap's message as one line: the text before its usage section, whitespace collapsed.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let msg: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    msg.join(" ").trim_start_matches("error: ").to_string()
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || (e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand)
+            {
+                let _ = e.print();
+                return if e.use_stderr() {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            eprintln!("rax: error: {} (see `rax --help`)", one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Eval(a) => eval::run(&a),
         Command::Generate(a) => generate::run(&a),
+        Command::Train(a) => train::run(&a),
+        Command::Plot(a) => plot::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,7 @@
 //! batch 2) give the same initial loss.
 use rax_core::{DType, Tensor};
 use rax_nn::checkpoint;
-use rax_nn::lm::{loss, LmConfig, LmParams};
+use rax_models::lm::{loss, LmConfig, LmParams};
 
 fn tiny(compute: DType) -> LmConfig {
     LmConfig {
