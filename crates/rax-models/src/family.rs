@@ -137,7 +137,9 @@ pub fn detect(path: &Path) -> Result<Format> {
 pub fn load(path: &Path, policy: Option<&Policy>) -> Result<Box<dyn CausalLm>> {
     let _ = policy;
     match detect(path)? {
-        Format::Megalodon => Err(io(path, "megalodon checkpoints are not supported yet")),
+        Format::Megalodon => Ok(Box::new(crate::megalodon::causal_lm::MegalodonLm::from(
+            crate::megalodon::checkpoint::load(path, policy)?,
+        ))),
         Format::HuggingFace(mt) if mt == "deepseek_v3" || mt == "deepseek_v2" => Ok(Box::new(
             crate::deepseek::generate::DeepseekLm::load(path, policy)?,
         )),

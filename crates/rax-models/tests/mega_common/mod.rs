@@ -1,0 +1,82 @@
+//! Shared helpers of the Megalodon tests: golden files written by
+//! crates/rax-models/gen/megalodon_goldens.py (megalodon-jax 0.2.2), relative-error measures,
+//! and the runtimes to test on (the interpreter and both CPU plugins; under CI=true a missing
+//! plugin is a failure), copied from rax-runtime's test helper.
+#![allow(dead_code)]
+
+use rax_core::{Literal, Tensor};
+use rax_models::megalodon::checkpoint;
+use rax_models::megalodon::{MegalodonConfig, MegalodonForCausalLM};
+use rax_runtime::{discover_plugins, Runtime};
+use std::collections::BTreeMap;
+
+pub fn data(name: &str) -> String {
+    format!("{}/tests/data/megalodon/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn golden(name: &str) -> BTreeMap<String, Literal> {
+    rax_nn::checkpoint::load(data(&format!("{name}_golden.safetensors"))).expect("golden file")
+}
+
+pub fn model(name: &str) -> (MegalodonConfig, MegalodonForCausalLM) {
+    let l = checkpoint::load(data(&format!("{name}.safetensors")), None).expect("checkpoint");
+    (l.config, l.params)
+}
+
+pub fn t(g: &BTreeMap<String, Literal>, k: &str) -> Tensor {
+    Tensor::from_literal(g.get(k).unwrap_or_else(|| panic!("golden key {k}")).clone())
+}
+
+/// max |a − b| / max(max |b|, floor): the error relative to the tensor's scale (elements near
+/// zero do not blow it up).
+pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    let scale = b.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-6);
+    a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+pub fn rel(a: &Tensor, b: &Tensor) -> f64 {
+    rel_err(&a.to_f64_vec().expect("a"), &b.to_f64_vec().expect("b"))
+}
+
+/// True when running under CI (`CI=true`): missing plugins are failures, not skips.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// One runtime per discovered CPU plugin, labelled by file name and API version.
+pub fn cpu_runtimes() -> Vec<(String, Runtime)> {
+    let found = discover_plugins();
+    let mut out = Vec::new();
+    for c in found.cpu() {
+        let rt = Runtime::pjrt(&c.path).unwrap_or_else(|e| {
+            panic!("{} was discovered but does not load: {e}", c.path.display())
+        });
+        let name = c
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (a, b) = rt.info().api_version.unwrap_or((0, 0));
+        out.push((format!("{name} (API {a}.{b})"), rt));
+    }
+    if out.len() < 2 {
+        let msg = format!(
+            "expected both CPU plugins, found {}: run `bash scripts/test.sh` to install them.\n{}",
+            out.len(),
+            found.report()
+        );
+        if ci() {
+            panic!("{msg}");
+        }
+        eprintln!("WARNING (not CI, continuing): {msg}");
+    }
+    out
+}
+
+/// The interpreter plus every CPU plugin.
+pub fn all_runtimes() -> Vec<(String, Runtime)> {
+    let mut v = vec![("interpreter".to_string(), Runtime::interpreter())];
+    v.extend(cpu_runtimes());
+    v
+}
