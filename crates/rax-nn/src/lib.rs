@@ -15,7 +15,6 @@ pub mod init;
 pub mod layer_norm;
 pub mod layers;
 pub mod linear;
-pub mod lm;
 pub mod mla;
 pub mod moe;
 pub mod moe_aux;
