@@ -135,16 +135,27 @@ pub fn compute_loss(
         valid = valid.and(&same).and(&s.slice_axis(1, 1, l).gt(&Tensor::scalar_of(0.0, DType::I32)));
     }
     let vocab = cfg.effective_output_size();
-    if !lab.is_traced() && !valid.is_traced() {
-        let lv = lab.to_vec::<i32>()?;
-        let vv = valid.to_vec::<bool>()?;
-        if let Some((i, x)) = lv.iter().zip(&vv).enumerate().find_map(|(i, (x, ok))| {
-            (*ok && (*x < 0 || *x as usize >= vocab)).then_some((i, *x))
-        }) {
-            return Err(Error::arg(
-                "compute_loss",
-                format!("labels contain out-of-bounds value {x} at shifted index {i}; valid range [0, {vocab})"),
-            ));
+    if let Some(lv) = super::model::host_values(labels) {
+        let m = o.attention_mask.and_then(super::model::host_values);
+        let sg = o.segment_ids.and_then(super::model::host_values);
+        for r in 0..b {
+            for j in 1..l {
+                let k = r * l + j;
+                let x = lv[k];
+                let mut ok = x != o.ignore_index as f64;
+                if let Some(m) = &m {
+                    ok &= m[k] != 0.0;
+                }
+                if let Some(s) = &sg {
+                    ok &= s[k] == s[k - 1] && s[k] > 0.0;
+                }
+                if ok && (x < 0.0 || x >= vocab as f64) {
+                    return Err(Error::arg(
+                        "compute_loss",
+                        format!("labels contain out-of-bounds value {x} at [{r}, {j}]; valid range [0, {vocab})"),
+                    ));
+                }
+            }
         }
     }
     let safe = Tensor::select(&valid, &lab, &Tensor::scalar_of(0.0, DType::I32));

@@ -67,14 +67,21 @@ fn arg(msg: impl Into<String>) -> Error {
     Error::arg("megalodon::forward", msg)
 }
 
+/// The host values of a concrete tensor (`None` while tracing).
+pub(crate) fn host_values(t: &Tensor) -> Option<Vec<f64>> {
+    if t.is_traced() {
+        return None;
+    }
+    t.to_literal().ok().map(|l| l.to_f64_vec())
+}
+
 /// Checks that concrete `ids` are in `0..vocab` (traced ids cannot be checked here).
 pub fn check_tokens(ids: &Tensor, vocab: usize, what: &str) -> Result<()> {
     ids.check()?;
-    if ids.is_traced() {
+    let Some(v) = host_values(ids) else {
         return Ok(());
-    }
-    let v = ids.cast(DType::I64).to_vec::<i64>()?;
-    if let Some((i, t)) = v.iter().enumerate().find(|(_, t)| **t < 0 || **t >= vocab as i64) {
+    };
+    if let Some((i, t)) = v.iter().enumerate().find(|(_, t)| **t < 0.0 || **t >= vocab as f64) {
         return Err(arg(format!(
             "{what} contain out-of-bounds value {t} at flat index {i}; valid range [0, {vocab})"
         )));
@@ -168,22 +175,15 @@ impl MegalodonModel {
             }
         }
         check_tokens(ids, us(cfg.vocab_size), "input_ids")?;
-        let mask = f.attention_mask.map(|m| m.cast(DType::Bool));
-        if let Some(m) = &mask {
-            if !m.is_traced() && l > 1 {
-                let bad = m
-                    .slice_axis(1, 0, l - 1)
-                    .logical_not()
-                    .and(&m.slice_axis(1, 1, l))
-                    .any(&[0, 1])
-                    .to_vec::<bool>()?;
-                if bad.first().copied().unwrap_or(false) {
-                    return Err(arg(
-                        "attention_mask rows must contain a contiguous valid prefix followed by optional right padding",
-                    ));
-                }
+        if let Some(v) = f.attention_mask.and_then(host_values) {
+            let bad = (0..b).any(|r| (1..l).any(|j| v[r * l + j - 1] == 0.0 && v[r * l + j] != 0.0));
+            if bad {
+                return Err(arg(
+                    "attention_mask rows must contain a contiguous valid prefix followed by optional right padding",
+                ));
             }
         }
+        let mask = f.attention_mask.map(|m| m.cast(DType::Bool));
         if b == 0 || l == 0 {
             return Ok((Tensor::zeros(&[b, l, us(cfg.model_dim)], c), None));
         }
