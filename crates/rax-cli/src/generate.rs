@@ -19,14 +19,14 @@ pub struct GenerateArgs {
     /// Number of tokens to generate.
     #[arg(long)]
     pub max_new_tokens: usize,
-    /// Sampling temperature (greedy when absent).
-    #[arg(long)]
+    /// Sampling temperature (greedy when absent or 0).
+    #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f64>,
     /// Sample among the k most likely tokens.
     #[arg(long)]
     pub top_k: Option<usize>,
     /// Nucleus sampling threshold in (0, 1].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub top_p: Option<f64>,
     /// PRNG seed of the sampler.
     #[arg(long, default_value_t = 0)]
