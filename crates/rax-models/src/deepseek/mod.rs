@@ -11,3 +11,4 @@ pub mod config;
 pub mod generate;
 pub mod model;
 
+pub mod train;
