@@ -13,7 +13,10 @@ use std::path::PathBuf;
 
 fn main() -> rax_core::Result<()> {
     let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "/tmp".into()));
-    std::fs::create_dir_all(&out).map_err(|e| rax_core::Error::Io { path: out.display().to_string(), msg: e.to_string() })?;
+    std::fs::create_dir_all(&out).map_err(|e| rax_core::Error::Io {
+        path: out.display().to_string(),
+        msg: e.to_string(),
+    })?;
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/megalodon");
     let tiny = checkpoint::load(format!("{data}/tiny.safetensors"), None)?;
     checkpoint::save(&tiny.config, &tiny.params, out.join("rax_tiny.safetensors"))?;

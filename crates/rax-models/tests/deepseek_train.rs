@@ -2,7 +2,7 @@
 //! biases move by the sign rule, and a non-finite gradient skips the step naming the leaf.
 mod ds_common;
 use ds_common::{cpu_runtimes, data};
-use rax_core::{DType, Tensor};
+use rax_core::Tensor;
 use rax_models::deepseek::config::DeepseekConfig;
 use rax_models::deepseek::model::DeepseekParams;
 use rax_models::deepseek::train::{random_tokens, Optimizer, TrainConfig, Trainer};

@@ -27,14 +27,20 @@ fn config_json_and_fingerprint_equal_megalodon_jax_bytes() {
         let cj = md["config_json"].as_str().unwrap();
         let cfg = MegalodonConfig::from_json(cj).unwrap();
         assert_eq!(cfg.canonical_json().unwrap(), cj, "{name}");
-        assert_eq!(cfg.fingerprint().unwrap(), md["config_fingerprint"].as_str().unwrap());
+        assert_eq!(
+            cfg.fingerprint().unwrap(),
+            md["config_fingerprint"].as_str().unwrap()
+        );
     }
     assert_eq!(
         rax_models::megalodon::sha256::hex(b"abc"),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
     assert_eq!(rax_models::megalodon::pyjson::float_repr(1e-5), "1e-05");
-    assert_eq!(rax_models::megalodon::pyjson::float_repr(10000.0), "10000.0");
+    assert_eq!(
+        rax_models::megalodon::pyjson::float_repr(10000.0),
+        "10000.0"
+    );
     assert_eq!(rax_models::megalodon::pyjson::float_repr(1e16), "1e+16");
     assert_eq!(rax_models::megalodon::pyjson::float_repr(0.0001), "0.0001");
     assert_eq!(rax_models::megalodon::pyjson::float_repr(123.25), "123.25");
@@ -47,24 +53,46 @@ fn save_then_load_round_trips_and_keeps_metadata() {
     checkpoint::save(&cfg, &p, &path).unwrap();
     let back = checkpoint::load(&path, None).unwrap();
     assert_eq!(back.config, cfg);
-    for ((pa, a), (pb, b)) in rax_core::tree::leaves_with_paths(&p).iter().zip(rax_core::tree::leaves_with_paths(&back.params).iter()) {
+    for ((pa, a), (pb, b)) in rax_core::tree::leaves_with_paths(&p)
+        .iter()
+        .zip(rax_core::tree::leaves_with_paths(&back.params).iter())
+    {
         assert_eq!(pa, pb);
-        assert_eq!(a.to_literal().unwrap().to_bytes(), b.to_literal().unwrap().to_bytes(), "{pa}");
+        assert_eq!(
+            a.to_literal().unwrap().to_bytes(),
+            b.to_literal().unwrap().to_bytes(),
+            "{pa}"
+        );
     }
-    let (m0, m1) = (metadata(&data("tiny.safetensors")), metadata(path.to_str().unwrap()));
+    let (m0, m1) = (
+        metadata(&data("tiny.safetensors")),
+        metadata(path.to_str().unwrap()),
+    );
     assert_eq!(m0, m1, "rax writes megalodon-jax's metadata byte for byte");
     assert!(checkpoint::save(&cfg, &p, tmp("x.bin")).is_err());
 }
 
 /// Writes `tensors` with `md` (manifest recomputed unless `keep_manifest`).
-fn write(path: &std::path::Path, tensors: &[(String, Literal)], mut md: HashMap<String, String>, keep_manifest: bool) {
+fn write(
+    path: &std::path::Path,
+    tensors: &[(String, Literal)],
+    mut md: HashMap<String, String>,
+    keep_manifest: bool,
+) {
     if !keep_manifest {
         md.insert(
             "parameter_manifest_sha256".into(),
-            manifest(tensors.iter().map(|(n, l)| (n.as_str(), l.dims(), l.dtype()))),
+            manifest(
+                tensors
+                    .iter()
+                    .map(|(n, l)| (n.as_str(), l.dims(), l.dtype())),
+            ),
         );
     }
-    let bufs: Vec<_> = tensors.iter().map(|(n, l)| (n.clone(), l.dtype(), l.dims().to_vec(), l.to_bytes())).collect();
+    let bufs: Vec<_> = tensors
+        .iter()
+        .map(|(n, l)| (n.clone(), l.dtype(), l.dims().to_vec(), l.to_bytes()))
+        .collect();
     let views: Vec<_> = bufs
         .iter()
         .map(|(n, d, s, b)| {
@@ -73,7 +101,10 @@ fn write(path: &std::path::Path, tensors: &[(String, Literal)], mut md: HashMap<
                 DType::BF16 => safetensors::Dtype::BF16,
                 _ => safetensors::Dtype::F64,
             };
-            (n.clone(), safetensors::tensor::TensorView::new(dt, s.clone(), b).unwrap())
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(dt, s.clone(), b).unwrap(),
+            )
         })
         .collect();
     safetensors::serialize_to_file(views, &Some(md), path).unwrap();
@@ -86,7 +117,10 @@ fn integrity_errors_name_what_is_wrong() {
         .into_iter()
         .map(|(k, v)| (k, v.as_str().unwrap().to_string()))
         .collect();
-    let tensors: Vec<(String, Literal)> = rax_nn::checkpoint::load(&src).unwrap().into_iter().collect();
+    let tensors: Vec<(String, Literal)> = rax_nn::checkpoint::load(&src)
+        .unwrap()
+        .into_iter()
+        .collect();
     let err = |tensors: &[(String, Literal)], md: HashMap<String, String>, keep: bool| {
         let p = tmp("bad.safetensors");
         write(&p, tensors, md, keep);
@@ -107,20 +141,32 @@ fn integrity_errors_name_what_is_wrong() {
     // A missing and an unexpected tensor.
     let mut ts = tensors.clone();
     let removed = ts.remove(3).0;
-    ts.push(("model.extra".into(), Literal::from_vec([2], vec![0f32; 2]).unwrap()));
+    ts.push((
+        "model.extra".into(),
+        Literal::from_vec([2], vec![0f32; 2]).unwrap(),
+    ));
     let e = err(&ts, md0.clone(), false);
     assert!(e.contains(&removed) && e.contains("model.extra"), "{e}");
     // Wrong shape, wrong dtype.
     let mut ts = tensors.clone();
-    let i = ts.iter().position(|(n, _)| n == "model.layers.0.attn.wz.weight").unwrap();
+    let i = ts
+        .iter()
+        .position(|(n, _)| n == "model.layers.0.attn.wz.weight")
+        .unwrap();
     ts[i].1 = Literal::from_vec([16, 31], vec![0f32; 16 * 31]).unwrap();
     let e = err(&ts, md0.clone(), false);
     assert!(e.contains("model.layers.0.attn.wz.weight has shape"), "{e}");
     let mut ts = tensors.clone();
-    let i = ts.iter().position(|(n, _)| n == "model.layers.1.attn.cema.alpha").unwrap();
+    let i = ts
+        .iter()
+        .position(|(n, _)| n == "model.layers.1.attn.cema.alpha")
+        .unwrap();
     ts[i].1 = ts[i].1.convert(DType::BF16);
     let e = err(&ts, md0.clone(), false);
-    assert!(e.contains("model.layers.1.attn.cema.alpha has dtype bfloat16, expected float32"), "{e}");
+    assert!(
+        e.contains("model.layers.1.attn.cema.alpha has dtype bfloat16, expected float32"),
+        "{e}"
+    );
     // Not a checkpoint at all.
     let p = tmp("junk.safetensors");
     std::fs::write(&p, b"junk").unwrap();
@@ -144,7 +190,9 @@ fn bf16_policy_keeps_the_sensitive_set_f32_and_f16_is_refused() {
     // weights and biases per layer (no ffn.alpha here), final norm weight and bias.
     assert_eq!(sens.len(), 2 * (6 + 2 + 2 + 1 + 2) + 2, "{sens:?}");
     assert!(sens.contains(&"model.layers.0.attn.cema.theta".to_string()));
-    assert!(!sens.iter().any(|p| p.ends_with("wz.bias") || p.contains("embed")));
+    assert!(!sens
+        .iter()
+        .any(|p| p.ends_with("wz.bias") || p.contains("embed")));
     assert_eq!(l.params.model.layers[0].attn.wz.weight.dtype(), DType::BF16);
     assert!(rax_core::precision::audit(&l.params).is_empty());
     // A tree whose sensitive leaves were narrowed is reported by path and repaired by ensure.
@@ -155,17 +203,26 @@ fn bf16_policy_keeps_the_sensitive_set_f32_and_f16_is_refused() {
     // bf16 params, saved and reloaded: megalodon-jax's bf16 dtype policy tag.
     let path = tmp("tiny_bf16.safetensors");
     checkpoint::save(&l.config, &l.params, &path).unwrap();
-    assert_eq!(metadata(path.to_str().unwrap())["dtype_policy"], "bf16-ordinary-params-fp32-sensitive");
+    assert_eq!(
+        metadata(path.to_str().unwrap())["dtype_policy"],
+        "bf16-ordinary-params-fp32-sensitive"
+    );
     let back = checkpoint::load(&path, None).unwrap();
     assert_eq!(back.params.model.embed.weight.dtype(), DType::BF16);
     // f16 without a loss scale: refused with the reason.
-    let e = checkpoint::load(data("tiny.safetensors"), Some(&Policy::parse("c=f16").unwrap())).unwrap_err().to_string();
+    let e = checkpoint::load(
+        data("tiny.safetensors"),
+        Some(&Policy::parse("c=f16").unwrap()),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("loss scal"), "{e}");
 }
 
 #[test]
 fn family_load_gives_a_causal_lm() {
-    let lm = rax_models::family::load(std::path::Path::new(&data("tiny.safetensors")), None).unwrap();
+    let lm =
+        rax_models::family::load(std::path::Path::new(&data("tiny.safetensors")), None).unwrap();
     assert_eq!(lm.family(), "megalodon");
     assert_eq!(lm.vocab_size(), 64);
     let (_, p) = model("tiny");
@@ -178,5 +235,9 @@ fn family_load_gives_a_causal_lm() {
     let logits = lm.logits(&rt, &g["tokens"]).unwrap();
     assert!(rel_err(&logits.to_f64_vec(), &g["logits"].to_f64_vec()) < 2e-5);
     let bad = Literal::from_vec([1, 3], vec![1i32, 70, 2]).unwrap();
-    assert!(lm.logits(&rt, &bad).unwrap_err().to_string().contains("out-of-bounds"));
+    assert!(lm
+        .logits(&rt, &bad)
+        .unwrap_err()
+        .to_string()
+        .contains("out-of-bounds"));
 }

@@ -8,7 +8,11 @@ use rax_core::Tensor;
 use rax_models::megalodon::{lm_loss, MegalodonConfig, MegalodonForCausalLM};
 use rax_optim::{adamw, apply_updates, GradientTransformation};
 
-fn check_grads(name: &str, g: &std::collections::BTreeMap<String, rax_core::Literal>, grads: &MegalodonForCausalLM) -> f64 {
+fn check_grads(
+    name: &str,
+    g: &std::collections::BTreeMap<String, rax_core::Literal>,
+    grads: &MegalodonForCausalLM,
+) -> f64 {
     let mut worst = (0f64, String::new());
     let leaves = leaves_with_paths(grads);
     assert!(!leaves.is_empty());
@@ -22,7 +26,10 @@ fn check_grads(name: &str, g: &std::collections::BTreeMap<String, rax_core::Lite
         // convolution and the scans reorder sums, which the gradients amplify most).
         assert!(e < 8e-4, "{name}: gradient of {path}: rel err {e:.3e}");
     }
-    eprintln!("{name}: worst gradient rel err {:.3e} at {}", worst.0, worst.1);
+    eprintln!(
+        "{name}: worst gradient rel err {:.3e} at {}",
+        worst.0, worst.1
+    );
     worst.0
 }
 
@@ -39,7 +46,10 @@ fn every_gradient_matches_peer_eager() {
         let (l, grads) = vg(&p).unwrap();
         assert!(rel(&l, &t(&g, "loss")) < 2e-5);
         check_grads(name, &g, &grads);
-        eprintln!("{name}: eager value_and_grad {:.2}s", t0.elapsed().as_secs_f64());
+        eprintln!(
+            "{name}: eager value_and_grad {:.2}s",
+            t0.elapsed().as_secs_f64()
+        );
     }
 }
 
@@ -53,14 +63,23 @@ fn gradients_match_peer_on_every_backend() {
         let c: MegalodonConfig = cfg.clone();
         let f = rt.try_jit(move |(p, x): &(MegalodonForCausalLM, Tensor)| {
             let vg = rax_core::value_and_grad(|p: &MegalodonForCausalLM| {
-                lm_loss(p, &c, x).unwrap_or_else(|e| rax_core::trace::apply_error(e, rax_core::AVal::scalar(rax_core::DType::F32), rax_core::CallSite::here()))
+                lm_loss(p, &c, x).unwrap_or_else(|e| {
+                    rax_core::trace::apply_error(
+                        e,
+                        rax_core::AVal::scalar(rax_core::DType::F32),
+                        rax_core::CallSite::here(),
+                    )
+                })
             });
             vg(p)
         });
         let (l, grads) = f.call(&(p.clone(), tokens.clone())).unwrap();
         assert!(rel(&l, &t(&g, "loss")) < 2e-5);
         let w = check_grads(&rt_name, &g, &grads);
-        eprintln!("{rt_name}: grads worst {w:.3e} ({:.2}s)", t0.elapsed().as_secs_f64());
+        eprintln!(
+            "{rt_name}: grads worst {w:.3e} ({:.2}s)",
+            t0.elapsed().as_secs_f64()
+        );
     }
 }
 
@@ -74,7 +93,8 @@ fn three_adamw_steps_follow_peer() {
     let mut p = p0;
     let want = t(&g, "adamw.loss").to_f64_vec().unwrap();
     for (step, w) in want.iter().enumerate() {
-        let vg = rax_core::value_and_grad(|p: &MegalodonForCausalLM| lm_loss(p, &cfg, &tokens).unwrap());
+        let vg =
+            rax_core::value_and_grad(|p: &MegalodonForCausalLM| lm_loss(p, &cfg, &tokens).unwrap());
         let (l, grads) = vg(&p).unwrap();
         let l = l.to_f64_vec().unwrap()[0];
         eprintln!("step {step}: loss {l} (peer {w})");

@@ -4,7 +4,9 @@
 mod mega_common;
 use mega_common::*;
 use rax_core::{DType, PrngKey, Tensor};
-use rax_models::megalodon::{compute_loss, lm_loss, Forward, LossOptions, MegalodonConfig, MegalodonForCausalLM};
+use rax_models::megalodon::{
+    compute_loss, lm_loss, Forward, LossOptions, MegalodonConfig, MegalodonForCausalLM,
+};
 use rax_optim::{adamw, apply_updates, GradientTransformation};
 
 fn ids(v: Vec<i32>, b: usize) -> Tensor {
@@ -27,15 +29,25 @@ fn packed_documents_are_isolated_bitwise() {
         *x = (*x + 7 + i as i32) % 64;
     }
     let b = ids(changed, 1);
-    let f = Forward { segment_ids: Some(&seg), ..Forward::default() };
+    let f = Forward {
+        segment_ids: Some(&seg),
+        ..Forward::default()
+    };
     let la = p.forward(&cfg, &a, &f).unwrap().0.to_vec::<f32>().unwrap();
     let lb = p.forward(&cfg, &b, &f).unwrap().0.to_vec::<f32>().unwrap();
     let v = 64;
     assert_ne!(la[..9 * v], lb[..9 * v], "document A must change");
     let (da, db) = (&la[9 * v..], &lb[9 * v..]);
-    assert!(da.iter().zip(db).all(|(x, y)| x.to_bits() == y.to_bits()), "document B changed");
+    assert!(
+        da.iter().zip(db).all(|(x, y)| x.to_bits() == y.to_bits()),
+        "document B changed"
+    );
     // B alone (its own row, no packing) gives the same logits up to f32 rounding.
-    let alone = p.logits(&cfg, &ids(tok[9..20].to_vec(), 1)).unwrap().to_vec::<f32>().unwrap();
+    let alone = p
+        .logits(&cfg, &ids(tok[9..20].to_vec(), 1))
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
     let e = rel_err(
         &da.iter().map(|x| *x as f64).collect::<Vec<_>>(),
         &alone.iter().map(|x| *x as f64).collect::<Vec<_>>(),
@@ -43,14 +55,40 @@ fn packed_documents_are_isolated_bitwise() {
     eprintln!("packed document vs alone: rel err {e:.2e}");
     // Same math, different EMA path (associative scan vs FFT): f32 rounding only.
     assert!(e < 2e-5, "{e}");
-    let o = LossOptions { segment_ids: Some(&seg), ..LossOptions::default() };
-    let (sa, ca) = compute_loss(&p, &cfg, &a, &a, &LossOptions { reduction: rax_models::megalodon::Reduction::None, ..o.clone() }).unwrap();
-    let (sb, _) = compute_loss(&p, &cfg, &b, &b, &LossOptions { reduction: rax_models::megalodon::Reduction::None, ..o }).unwrap();
+    let o = LossOptions {
+        segment_ids: Some(&seg),
+        ..LossOptions::default()
+    };
+    let (sa, ca) = compute_loss(
+        &p,
+        &cfg,
+        &a,
+        &a,
+        &LossOptions {
+            reduction: rax_models::megalodon::Reduction::None,
+            ..o.clone()
+        },
+    )
+    .unwrap();
+    let (sb, _) = compute_loss(
+        &p,
+        &cfg,
+        &b,
+        &b,
+        &LossOptions {
+            reduction: rax_models::megalodon::Reduction::None,
+            ..o
+        },
+    )
+    .unwrap();
     // 19 shifted pairs, 1 straddles the boundary.
     assert_eq!(ca.to_vec::<i32>().unwrap(), vec![18]);
     let (sa, sb) = (sa.to_vec::<f32>().unwrap(), sb.to_vec::<f32>().unwrap());
     assert_eq!(sa[8], 0.0, "the boundary-straddling pair is excluded");
-    assert!(sa[9..].iter().zip(&sb[9..]).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(sa[9..]
+        .iter()
+        .zip(&sb[9..])
+        .all(|(x, y)| x.to_bits() == y.to_bits()));
 }
 
 #[test]
@@ -61,14 +99,25 @@ fn cached_continuation_equals_the_full_forward() {
     let full = t(&g, "logits");
     // Prefill 13 tokens (crosses a chunk), then 5 one by one... then a 2-token piece.
     let (l1, c1) = p
-        .forward(&cfg, &tokens.slice_axis(1, 0, 13), &Forward { return_cache: true, ..Forward::default() })
+        .forward(
+            &cfg,
+            &tokens.slice_axis(1, 0, 13),
+            &Forward {
+                return_cache: true,
+                ..Forward::default()
+            },
+        )
         .unwrap();
     let mut pieces = vec![l1];
     let mut cache = c1.unwrap();
     assert_eq!(cache.layer_caches[0].attn.k.dims(), vec![2, 8, 2, 8]);
     assert_eq!(cache.layer_caches[0].ema.h.dtype(), DType::C64);
     for (s, e) in [(13, 14), (14, 15), (15, 16), (16, 17), (17, 18), (18, 20)] {
-        let f = Forward { cache: Some(&cache), return_cache: true, ..Forward::default() };
+        let f = Forward {
+            cache: Some(&cache),
+            return_cache: true,
+            ..Forward::default()
+        };
         let (l, c) = p.forward(&cfg, &tokens.slice_axis(1, s, e), &f).unwrap();
         pieces.push(l);
         cache = c.unwrap();
@@ -82,9 +131,28 @@ fn cached_continuation_equals_the_full_forward() {
     // Sliding-window mode streams too.
     let mut cw = cfg.clone();
     cw.attention_window = Some(5);
-    let (_, c) = p.forward(&cw, &tokens.slice_axis(1, 0, 11), &Forward { return_cache: true, ..Forward::default() }).unwrap();
+    let (_, c) = p
+        .forward(
+            &cw,
+            &tokens.slice_axis(1, 0, 11),
+            &Forward {
+                return_cache: true,
+                ..Forward::default()
+            },
+        )
+        .unwrap();
     let c = c.unwrap();
-    let (l2, _) = p.forward(&cw, &tokens.slice_axis(1, 11, 20), &Forward { cache: Some(&c), return_cache: true, ..Forward::default() }).unwrap();
+    let (l2, _) = p
+        .forward(
+            &cw,
+            &tokens.slice_axis(1, 11, 20),
+            &Forward {
+                cache: Some(&c),
+                return_cache: true,
+                ..Forward::default()
+            },
+        )
+        .unwrap();
     let e = rel(&l2, &t(&g, "logits_window5").slice_axis(1, 11, 20));
     assert!(e < 2e-5, "window streaming: {e}");
 }
@@ -114,11 +182,14 @@ fn overfits_a_batch_in_80_steps() {
     let rt = rax_runtime::Runtime::interpreter();
     let tx = adamw(1e-2, 0.0);
     let c = cfg.clone();
-    let step = rt.try_jit(move |(p, s, x): &(MegalodonForCausalLM, rax_optim::State, Tensor)| {
-        let (l, g) = rax_core::value_and_grad(|p: &MegalodonForCausalLM| lm_loss(p, &c, x).unwrap())(p)?;
-        let (u, s) = tx.update(&g, s.clone(), Some(p))?;
-        Ok((l, apply_updates(p, &u)?, s))
-    });
+    let step = rt.try_jit(
+        move |(p, s, x): &(MegalodonForCausalLM, rax_optim::State, Tensor)| {
+            let (l, g) =
+                rax_core::value_and_grad(|p: &MegalodonForCausalLM| lm_loss(p, &c, x).unwrap())(p)?;
+            let (u, s) = tx.update(&g, s.clone(), Some(p))?;
+            Ok((l, apply_updates(p, &u)?, s))
+        },
+    );
     let t0 = std::time::Instant::now();
     let (mut p, mut s) = (p0.clone(), adamw(1e-2, 0.0).init(&p0).unwrap());
     let mut first = None;
@@ -131,7 +202,12 @@ fn overfits_a_batch_in_80_steps() {
         s = ns;
     }
     let first = first.unwrap();
-    eprintln!("overfit: loss {first:.4} -> {last:.4} (ratio {:.3}) in {:.2}s, {} compile(s)", last / first, t0.elapsed().as_secs_f64(), step.compile_count());
+    eprintln!(
+        "overfit: loss {first:.4} -> {last:.4} (ratio {:.3}) in {:.2}s, {} compile(s)",
+        last / first,
+        t0.elapsed().as_secs_f64(),
+        step.compile_count()
+    );
     assert!(last / first < 0.35, "{first} -> {last}");
     assert_eq!(step.compile_count(), 1);
 }
@@ -142,15 +218,24 @@ fn remat_blocks_give_the_same_gradients_and_dropout_trains() {
     let g = golden("tiny");
     let tokens = t(&g, "tokens");
     let key = PrngKey::new(3);
-    let o = LossOptions { dropout: Some(key.clone()), ..LossOptions::default() };
+    let o = LossOptions {
+        dropout: Some(key.clone()),
+        ..LossOptions::default()
+    };
     let gr = |cfg: &MegalodonConfig| {
-        rax_core::value_and_grad(|p: &MegalodonForCausalLM| compute_loss(p, cfg, &tokens, &tokens, &o).unwrap().0)(&p).unwrap()
+        rax_core::value_and_grad(|p: &MegalodonForCausalLM| {
+            compute_loss(p, cfg, &tokens, &tokens, &o).unwrap().0
+        })(&p)
+        .unwrap()
     };
     let (l0, g0) = gr(&cfg);
     cfg.use_checkpoint = true;
     let (l1, g1) = gr(&cfg);
     assert_eq!(l0.to_vec::<f32>().unwrap(), l1.to_vec::<f32>().unwrap());
-    for (a, b) in rax_core::tree::flatten(&g0).iter().zip(rax_core::tree::flatten(&g1).iter()) {
+    for (a, b) in rax_core::tree::flatten(&g0)
+        .iter()
+        .zip(rax_core::tree::flatten(&g1).iter())
+    {
         assert!(rel(a, b) < 1e-6);
     }
     // With dropout the training loss differs from the evaluation loss, deterministically.
@@ -167,41 +252,93 @@ fn remat_blocks_give_the_same_gradients_and_dropout_trains() {
 #[test]
 fn bad_inputs_are_errors_not_panics() {
     let (cfg, p) = model("tiny");
-    let e = p.logits(&cfg, &ids(vec![1, 2, 64, 3], 1)).unwrap_err().to_string();
+    let e = p
+        .logits(&cfg, &ids(vec![1, 2, 64, 3], 1))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("out-of-bounds value 64"), "{e}");
-    let e = p.logits(&cfg, &Tensor::from_vec([4], vec![1i32; 4]).unwrap()).unwrap_err().to_string();
-    assert!(e.contains("input_ids must be an integer [batch, seq]"), "{e}");
+    let e = p
+        .logits(&cfg, &Tensor::from_vec([4], vec![1i32; 4]).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("input_ids must be an integer [batch, seq]"),
+        "{e}"
+    );
     let x = ids(vec![1, 2, 3, 4], 1);
     let bad_mask = ids(vec![1, 0, 1, 1], 1);
-    let e = p.forward(&cfg, &x, &Forward { attention_mask: Some(&bad_mask), ..Forward::default() }).unwrap_err().to_string();
+    let e = p
+        .forward(
+            &cfg,
+            &x,
+            &Forward {
+                attention_mask: Some(&bad_mask),
+                ..Forward::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("contiguous valid prefix"), "{e}");
     let seg = ids(vec![1, 1, 2, 2], 1);
-    let e = p.forward(&cfg, &x, &Forward { segment_ids: Some(&seg), return_cache: true, ..Forward::default() }).unwrap_err().to_string();
+    let e = p
+        .forward(
+            &cfg,
+            &x,
+            &Forward {
+                segment_ids: Some(&seg),
+                return_cache: true,
+                ..Forward::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("non-cached"), "{e}");
     let lab = ids(vec![1, 2, 99, 3], 1);
-    let e = compute_loss(&p, &cfg, &x, &lab, &LossOptions::default()).unwrap_err().to_string();
+    let e = compute_loss(&p, &cfg, &x, &lab, &LossOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("labels contain out-of-bounds value 99"), "{e}");
     let mut c = cfg.clone();
     c.z_dim = 15;
-    assert!(c.validate().unwrap_err().to_string().contains("z_dim (15) must be divisible"));
-    let e = MegalodonConfig::from_json(r#"{"vocab_size": 10, "bogus": 1}"#).unwrap_err().to_string();
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("z_dim (15) must be divisible"));
+    let e = MegalodonConfig::from_json(r#"{"vocab_size": 10, "bogus": 1}"#)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("bogus"), "{e}");
 }
 
 #[test]
 fn block_stablehlo_snapshot() {
-    let cfg = MegalodonConfig { num_layers: 1, ..fresh_tiny() };
+    let cfg = MegalodonConfig {
+        num_layers: 1,
+        ..fresh_tiny()
+    };
     let p = MegalodonForCausalLM::init(&cfg, &PrngKey::new(1)).unwrap();
     let blk = p.model.layers[0].clone();
     let rt = rax_runtime::Runtime::interpreter();
     let c = cfg.clone();
-    let f = rt.jit(move |(b, x): &(rax_models::megalodon::block::MegalodonBlock, Tensor)| {
-        let inv = rax_models::megalodon::model::inverse_frequencies(c.head_dim(), c.effective_rope_base());
-        let pos = Tensor::iota(&[12], 0, DType::I32) % Tensor::scalar_of(8.0, DType::I32);
-        let table = rax_nn::rope::RopeTable::from_positions(&pos, &inv);
-        let ctx = rax_models::megalodon::attention::CallContext { mask: None, segments: None, table: &table, return_cache: false, dropout: None };
-        b.apply(&c, x, None, &ctx).0
-    });
+    let f = rt.jit(
+        move |(b, x): &(rax_models::megalodon::block::MegalodonBlock, Tensor)| {
+            let inv = rax_models::megalodon::model::inverse_frequencies(
+                c.head_dim(),
+                c.effective_rope_base(),
+            );
+            let pos = Tensor::iota(&[12], 0, DType::I32) % Tensor::scalar_of(8.0, DType::I32);
+            let table = rax_nn::rope::RopeTable::from_positions(&pos, &inv);
+            let ctx = rax_models::megalodon::attention::CallContext {
+                mask: None,
+                segments: None,
+                table: &table,
+                return_cache: false,
+                dropout: None,
+            };
+            b.apply(&c, x, None, &ctx).0
+        },
+    );
     let x = Tensor::zeros(&[1, 12, 16], DType::F32);
     let text = f.stablehlo(&(blk, x)).unwrap();
     insta::assert_snapshot!("megalodon_block_stablehlo", text);

@@ -14,7 +14,10 @@ fn tiny_logits_match_peer_eager() {
     let t0 = std::time::Instant::now();
     let logits = p.logits(&cfg, &tokens).unwrap();
     let e = rel(&logits, &t(&g, "logits"));
-    eprintln!("tiny f32 logits rel err {e:.3e} ({:.2}s)", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "tiny f32 logits rel err {e:.3e} ({:.2}s)",
+        t0.elapsed().as_secs_f64()
+    );
     // f32 everywhere; megalodon-jax's own parity tolerance for logits is rtol 2e-5.
     assert!(e < 2e-5, "{e}");
 }
@@ -62,7 +65,14 @@ fn losses_match_peer_every_reduction_mask_and_chunking() {
     let e = rel(&l, &t(&g, "loss_chunked"));
     assert!(e < 2e-5, "chunked head: {e}");
     let lm = p
-        .forward(&cfg, &tokens, &Forward { attention_mask: Some(&mask), ..Forward::default() })
+        .forward(
+            &cfg,
+            &tokens,
+            &Forward {
+                attention_mask: Some(&mask),
+                ..Forward::default()
+            },
+        )
         .unwrap()
         .0;
     let e = rel(&lm, &t(&g, "logits_masked"));
@@ -74,13 +84,19 @@ fn packed_sequences_and_sliding_window_match_peer() {
     let mut cfgp = model("tiny");
     let g = golden("tiny");
     let (tokens, seg) = (t(&g, "tokens"), t(&g, "segment_ids"));
-    let f = Forward { segment_ids: Some(&seg), ..Forward::default() };
+    let f = Forward {
+        segment_ids: Some(&seg),
+        ..Forward::default()
+    };
     let (cfg, p) = (&cfgp.0, &cfgp.1);
     let l = p.forward(cfg, &tokens, &f).unwrap().0;
     let e = rel(&l, &t(&g, "logits_packed"));
     eprintln!("packed logits rel err {e:.2e}");
     assert!(e < 2e-5, "packed: {e}");
-    let o = LossOptions { segment_ids: Some(&seg), ..LossOptions::default() };
+    let o = LossOptions {
+        segment_ids: Some(&seg),
+        ..LossOptions::default()
+    };
     let (ls, _) = compute_loss(p, cfg, &tokens, &tokens, &o).unwrap();
     assert!(rel(&ls, &t(&g, "loss_packed")) < 2e-5);
     cfgp.0.use_associative_segment_scan = false;
@@ -137,13 +153,25 @@ fn backends_agree_with_peer_f32_and_bf16() {
             let mut c = cfg.clone();
             c.compute_dtype = compute.into();
             let t0 = std::time::Instant::now();
-            let f = rt.try_jit(|(p, x): &(rax_models::megalodon::MegalodonForCausalLM, Tensor)| p.logits(&c, x));
+            let f = rt.try_jit(
+                |(p, x): &(rax_models::megalodon::MegalodonForCausalLM, Tensor)| p.logits(&c, x),
+            );
             let l = f.call(&(p.clone(), tokens.clone())).unwrap();
-            let key = if compute == "float32" { "logits" } else { "logits_bf16" };
+            let key = if compute == "float32" {
+                "logits"
+            } else {
+                "logits_bf16"
+            };
             let e = rel(&l, &t(&g, key));
-            eprintln!("{name} {compute} logits rel err {e:.2e} ({:.2}s)", t0.elapsed().as_secs_f64());
+            eprintln!(
+                "{name} {compute} logits rel err {e:.2e} ({:.2}s)",
+                t0.elapsed().as_secs_f64()
+            );
             // f32: rtol 2e-5 as megalodon-jax's tests; bf16: see bf16_compute_logits_...
-            assert!(e < if compute == "float32" { 2e-5 } else { 3e-2 }, "{name} {compute}: {e}");
+            assert!(
+                e < if compute == "float32" { 2e-5 } else { 3e-2 },
+                "{name} {compute}: {e}"
+            );
         }
     }
 }

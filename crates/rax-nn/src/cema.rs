@@ -61,7 +61,10 @@ impl Cplx {
     /// From a c64 tensor.
     #[track_caller]
     pub fn from_c64(h: &Tensor) -> Cplx {
-        Cplx { re: h.real(), im: h.imag() }
+        Cplx {
+            re: h.real(),
+            im: h.imag(),
+        }
     }
     /// As a c64 tensor.
     #[track_caller]
@@ -77,15 +80,24 @@ impl Cplx {
     }
     #[track_caller]
     fn add(&self, o: &Cplx) -> Cplx {
-        Cplx { re: &self.re + &o.re, im: &self.im + &o.im }
+        Cplx {
+            re: &self.re + &o.re,
+            im: &self.im + &o.im,
+        }
     }
     #[track_caller]
     fn scale(&self, s: &Tensor) -> Cplx {
-        Cplx { re: &self.re * s, im: &self.im * s }
+        Cplx {
+            re: &self.re * s,
+            im: &self.im * s,
+        }
     }
     #[track_caller]
     fn map(&self, f: impl Fn(&Tensor) -> Tensor) -> Cplx {
-        Cplx { re: f(&self.re), im: f(&self.im) }
+        Cplx {
+            re: f(&self.re),
+            im: f(&self.im),
+        }
     }
 }
 
@@ -151,7 +163,10 @@ impl ComplexEma {
         let delta = self.delta.0.cast(f).sigmoid();
         let p = alpha.reshape(&[d, n]);
         let mag = (1.0 - &alpha * &delta).reshape(&[d, n]);
-        let q = Cplx { re: &mag * phi.cos(), im: &mag * phi.sin() };
+        let q = Cplx {
+            re: &mag * phi.cos(),
+            im: &mag * phi.sin(),
+        };
         let scale = Tensor::scalar_of((1.0 / n as f64).sqrt(), f);
         let gamma = Cplx {
             re: self.gamma_real.0.cast(f) * &scale,
@@ -179,7 +194,8 @@ impl ComplexEma {
         let (b, d, l) = match dims[..] {
             [b, d, l] => (b, d, l),
             _ => {
-                let e = rax_core::Error::shape("ComplexEma::apply", "expects x [B, D, L]", &[x.aval()]);
+                let e =
+                    rax_core::Error::shape("ComplexEma::apply", "expects x [B, D, L]", &[x.aval()]);
                 let t = rax_core::trace::apply_error(e, x.aval(), rax_core::CallSite::here());
                 return (t, None);
             }
@@ -207,9 +223,7 @@ impl ComplexEma {
             return ((y + residual).cast(in_dtype), return_state.then_some(h));
         }
         if l == 0 {
-            let h = return_state.then(|| {
-                h0.cloned().unwrap_or_else(|| zeros_state(b, d, n))
-            });
+            let h = return_state.then(|| h0.cloned().unwrap_or_else(|| zeros_state(b, d, n)));
             return (residual.cast(in_dtype), h);
         }
         if let (Some(h0), true) = (h0, l < FFT_RECURRENT_MIN_LENGTH) {
@@ -233,7 +247,10 @@ impl ComplexEma {
 
 fn zeros_state(b: usize, d: usize, n: usize) -> Cplx {
     let z = Tensor::zeros(&[b, d, n], DType::F32);
-    Cplx { re: z.clone(), im: z }
+    Cplx {
+        re: z.clone(),
+        im: z,
+    }
 }
 
 /// `q^e` for exponents `start..start+size` as `[D, N, size]`: `|q|ʲ` (|q| clipped to 1) times
@@ -244,11 +261,16 @@ pub fn power_block(q: &Cplx, start: usize, size: usize) -> Cplx {
     let e = e.reshape(&[1, 1, size]);
     let qd = q.re.dims();
     let (d, n) = (qd[0], qd[1]);
-    let radius = (&q.re * &q.re + &q.im * &q.im).sqrt().minimum(&Tensor::scalar_of(1.0, DType::F32));
+    let radius = (&q.re * &q.re + &q.im * &q.im)
+        .sqrt()
+        .minimum(&Tensor::scalar_of(1.0, DType::F32));
     let phase = q.im.atan2(&q.re);
     let mag = radius.reshape(&[d, n, 1]).pow(&e);
     let ang = phase.reshape(&[d, n, 1]) * &e;
-    Cplx { re: &mag * ang.cos(), im: mag * ang.sin() }
+    Cplx {
+        re: &mag * ang.cos(),
+        im: mag * ang.sin(),
+    }
 }
 
 /// The convolution kernel `K [D, L]`, built in blocks of at most `block` exponents (each block
@@ -271,8 +293,14 @@ pub fn kernel(c: &Coeffs, l: usize, block: usize) -> Tensor {
     for i in 0..nb {
         let f = checkpoint(
             move |a: &[Tensor]| {
-                let gp = Cplx { re: a[0].clone(), im: a[1].clone() };
-                let q = Cplx { re: a[2].clone(), im: a[3].clone() };
+                let gp = Cplx {
+                    re: a[0].clone(),
+                    im: a[1].clone(),
+                };
+                let q = Cplx {
+                    re: a[2].clone(),
+                    im: a[3].clone(),
+                };
                 vec![build(&gp, &q, i * bs, bs)]
             },
             RematPolicy::NothingSaveable,
@@ -283,7 +311,11 @@ pub fn kernel(c: &Coeffs, l: usize, block: usize) -> Tensor {
             Err(e) => {
                 let d = c.p.dims()[0];
                 let aval = rax_core::AVal::new([d, bs], DType::F32);
-                parts.push(rax_core::trace::apply_error(e, aval, rax_core::CallSite::here()));
+                parts.push(rax_core::trace::apply_error(
+                    e,
+                    aval,
+                    rax_core::CallSite::here(),
+                ));
             }
         }
     }
@@ -346,7 +378,9 @@ pub fn final_state_parallel(x: &Tensor, h0: Option<&Cplx>, c: &Coeffs, block: us
     let mut start = 0;
     while start < l {
         let size = block.min(l - start);
-        let v = rev.slice_axis(2, start, start + size).reshape(&[b, d, 1, size]);
+        let v = rev
+            .slice_axis(2, start, start + size)
+            .reshape(&[b, d, 1, size]);
         let pw = power_block(&c.q, start, size).map(|t| t.reshape(&[1, d, n, size]));
         let part = pw.map(|t| (&v * t).sum(&[3]));
         acc = Some(match acc {
@@ -396,7 +430,10 @@ pub fn sequential(
         None => {
             let (carry, ys) = rax_core::scan(
                 |cr: &[Tensor], xs: &[Tensor]| {
-                    let h = Cplx { re: cr[0].clone(), im: cr[1].clone() };
+                    let h = Cplx {
+                        re: cr[0].clone(),
+                        im: cr[1].clone(),
+                    };
                     let (hn, y) = step(&h, &xs[0]);
                     (vec![hn.re, hn.im], vec![y])
                 },
@@ -406,7 +443,13 @@ pub fn sequential(
                 false,
             );
             let y = ys[0].transpose(&[1, 2, 0]);
-            (y, Cplx { re: carry[0].clone(), im: carry[1].clone() })
+            (
+                y,
+                Cplx {
+                    re: carry[0].clone(),
+                    im: carry[1].clone(),
+                },
+            )
         }
         Some(meta) => {
             let reset = meta.boundaries.transpose(&[1, 0]);
@@ -431,7 +474,13 @@ pub fn sequential(
                 false,
             );
             let y = ys[0].transpose(&[1, 2, 0]);
-            (y, Cplx { re: carry[2].clone(), im: carry[3].clone() })
+            (
+                y,
+                Cplx {
+                    re: carry[2].clone(),
+                    im: carry[3].clone(),
+                },
+            )
         }
     }
 }
@@ -450,8 +499,14 @@ pub fn affine_scan(a: &Cplx, bv: &Cplx) -> Cplx {
             let head = Tensor::full(&pd, fill, t.dtype());
             Tensor::concat(&[head, t.slice_axis(0, 0, l - off)], 0)
         };
-        let a_prev = Cplx { re: shift(&a.re, 1.0), im: shift(&a.im, 0.0) };
-        let b_prev = Cplx { re: shift(&bv.re, 0.0), im: shift(&bv.im, 0.0) };
+        let a_prev = Cplx {
+            re: shift(&a.re, 1.0),
+            im: shift(&a.im, 0.0),
+        };
+        let b_prev = Cplx {
+            re: shift(&bv.re, 0.0),
+            im: shift(&bv.im, 0.0),
+        };
         bv = a.mul(&b_prev).add(&bv);
         a = a.mul(&a_prev);
         off *= 2;
@@ -474,17 +529,24 @@ pub fn segmented_scan(x: &Tensor, c: &Coeffs, meta: &SegmentMetadata) -> (Tensor
     };
     let xt = x.transpose(&[2, 0, 1]).reshape(&[l, b, d, 1]);
     let bre = &xt * c.p.reshape(&[1, 1, d, n]);
-    let bv = Cplx { im: Tensor::zeros(&bre.dims(), DType::F32), re: bre };
+    let bv = Cplx {
+        im: Tensor::zeros(&bre.dims(), DType::F32),
+        re: bre,
+    };
     let h = affine_scan(&a, &bv); // [L, B, D, N]
     let g = c.gamma.map(|t| t.reshape(&[1, 1, d, n]));
-    let y = (&h.re * &g.re - &h.im * &g.im).sum(&[3]).transpose(&[1, 2, 0]);
+    let y = (&h.re * &g.re - &h.im * &g.im)
+        .sum(&[3])
+        .transpose(&[1, 2, 0]);
     let last = last_valid_index(&meta.valid); // [B]
     let pick = last
         .maximum(&Tensor::scalar_of(0.0, DType::I32))
         .one_hot(l, DType::F32)
         .transpose(&[1, 0])
         .reshape(&[l, b, 1, 1]);
-    let has = last.ge(&Tensor::scalar_of(0.0, DType::I32)).reshape(&[b, 1, 1]);
+    let has = last
+        .ge(&Tensor::scalar_of(0.0, DType::I32))
+        .reshape(&[b, 1, 1]);
     let hf = h.map(|t| Tensor::select(&has, &(t * &pick).sum(&[0]), &zero));
     (y, hf)
 }

@@ -69,7 +69,11 @@ pub fn attend(
     let (b, lq, h) = (qd[0], qd[1], qd[2]);
     let lk = kd[1];
     let cdt = q.dtype();
-    let acc = if cdt == DType::F64 { DType::F64 } else { DType::F32 };
+    let acc = if cdt == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    };
     let s = q.dot_general(
         k,
         DotDims {
@@ -86,10 +90,12 @@ pub fn attend(
         let kp = Tensor::iota(&[lq, lk], 1, DType::I32);
         edges = Some(kp.le(&qp).reshape(&[1, 1, lq, lk]));
     }
-    let and = |e: Option<Tensor>, m: Tensor| Some(match e {
-        Some(e) => e.and(&m),
-        None => m,
-    });
+    let and = |e: Option<Tensor>, m: Tensor| {
+        Some(match e {
+            Some(e) => e.and(&m),
+            None => m,
+        })
+    };
     if let Some(m) = kv_mask {
         edges = and(edges, m.cast(DType::Bool).reshape(&[b, 1, 1, lk]));
     }
@@ -106,7 +112,10 @@ pub fn attend(
     };
     let mut p = s.cast(softmax).softmax(3);
     if let Some(e) = &edges {
-        let any = e.broadcast_to(&[b, h, lq, lk]).any(&[3]).reshape(&[b, h, lq, 1]);
+        let any = e
+            .broadcast_to(&[b, h, lq, lk])
+            .any(&[3])
+            .reshape(&[b, h, lq, 1]);
         p = Tensor::select(&any, &p, &p.scalar_like(0.0));
     }
     let mut p = p.cast(cdt);
@@ -148,7 +157,10 @@ fn window_keys(z: &Tensor, chunk: usize, fill: f64) -> Tensor {
     let mut hd = cd.clone();
     hd[1] = 1;
     let prev = Tensor::concat(
-        &[Tensor::full(&hd, fill, z.dtype()), zc.slice_axis(1, 0, nc - 1)],
+        &[
+            Tensor::full(&hd, fill, z.dtype()),
+            zc.slice_axis(1, 0, nc - 1),
+        ],
         1,
     );
     let mut out = vec![b * nc, 2 * chunk];
@@ -181,14 +193,19 @@ pub fn chunked(
         let qk = segments.map(|m| {
             let r = &m.run_ids;
             let same = r.reshape(&[b, l, 1]).eq(&r.reshape(&[b, 1, l]));
-            same.and(&m.valid.reshape(&[b, l, 1])).and(&m.valid.reshape(&[b, 1, l]))
+            same.and(&m.valid.reshape(&[b, l, 1]))
+                .and(&m.valid.reshape(&[b, 1, l]))
         });
         return attend(&qr, &kr, v, mask, qk.as_ref(), true, softmax, dropout);
     }
     let pad = (chunk - l % chunk) % chunk;
     let lp = l + pad;
     let nc = lp / chunk;
-    let (qr, kr, v) = (pad_axis1(&qr, pad, 0.0), pad_axis1(&kr, pad, 0.0), pad_axis1(v, pad, 0.0));
+    let (qr, kr, v) = (
+        pad_axis1(&qr, pad, 0.0),
+        pad_axis1(&kr, pad, 0.0),
+        pad_axis1(v, pad, 0.0),
+    );
     let mask = mask.map(|m| pad_axis1(&m.cast(DType::Bool), pad, 0.0));
     let qc = qr.reshape(&[b * nc, chunk, h, dh]);
     let out = match segments {
@@ -246,7 +263,10 @@ pub fn sliding(
         Some(m) => {
             let r = &m.run_ids;
             let same = r.reshape(&[b, l, 1]).eq(&r.reshape(&[b, 1, l]));
-            let both = m.valid.reshape(&[b, l, 1]).and(&m.valid.reshape(&[b, 1, l]));
+            let both = m
+                .valid
+                .reshape(&[b, l, 1])
+                .and(&m.valid.reshape(&[b, 1, l]));
             (m.local_positions.clone(), same.and(&both))
         }
         None => (
@@ -277,6 +297,7 @@ fn floor_mod(a: &Tensor, c: i32) -> Tensor {
 /// the prompt is evaluated vectorially and its tail written to a fresh ring; with one, tokens
 /// are processed one by one by a `scan`. Returns the outputs and the new cache.
 #[track_caller]
+#[allow(clippy::too_many_arguments)]
 pub fn streaming(
     q: &Tensor,
     k: &Tensor,
@@ -302,22 +323,27 @@ pub fn streaming(
         let vt = v.slice_axis(1, start, l);
         // Slots of absolute times start..l are (t mod cap): a rotation of the kept tail.
         let first = start % cap;
-        let place = |t: &Tensor, d: usize| {
+        let place = |t: &Tensor| {
             let t = if keep < cap {
                 pad_axis1(t, cap - keep, 0.0)
             } else {
                 t.clone()
             };
-            let _ = d;
             if first == 0 {
                 t
             } else {
-                Tensor::concat(&[t.slice_axis(1, cap - first, cap), t.slice_axis(1, 0, cap - first)], 1)
+                Tensor::concat(
+                    &[
+                        t.slice_axis(1, cap - first, cap),
+                        t.slice_axis(1, 0, cap - first),
+                    ],
+                    1,
+                )
             }
         };
         let new = AttentionCache {
-            k: place(&kr, dh),
-            v: place(&vt, dv),
+            k: place(&kr),
+            v: place(&vt),
             count: Tensor::scalar_of(l as f64, DType::I32),
         };
         return (out, new);
@@ -339,8 +365,12 @@ pub fn streaming(
             let vt = xs[2].reshape(&[b, 1, h, dv]);
             let slot = floor_mod(pos, cap as i32);
             let z = Tensor::scalar_of(0.0, DType::I32);
-            let ck = ck.dynamic_update_slice(&kt.cast(ck.dtype()), &[z.clone(), slot.clone(), z.clone(), z.clone()]);
-            let cv = cv.dynamic_update_slice(&vt.cast(cv.dtype()), &[z.clone(), slot, z.clone(), z]);
+            let ck = ck.dynamic_update_slice(
+                &kt.cast(ck.dtype()),
+                &[z.clone(), slot.clone(), z.clone(), z.clone()],
+            );
+            let cv =
+                cv.dynamic_update_slice(&vt.cast(cv.dtype()), &[z.clone(), slot, z.clone(), z]);
             let st = pos - &floor_mod(&(pos - &slots), cap as i32);
             let mut valid = st.ge(&Tensor::scalar_of(0.0, DType::I32));
             if window.is_none() {
@@ -351,8 +381,18 @@ pub fn streaming(
             let o = attend(&qt, &ck, &cv, Some(&kv), None, false, softmax, None);
             (vec![ck, cv, pos + 1], vec![o.reshape(&[b, h, dv])])
         },
-        &[cache.k.clone(), cache.v.clone(), cache.count.cast(DType::I32)],
-        &[q.swap_axes(0, 1), k.swap_axes(0, 1), v.swap_axes(0, 1), cos, sin],
+        &[
+            cache.k.clone(),
+            cache.v.clone(),
+            cache.count.cast(DType::I32),
+        ],
+        &[
+            q.swap_axes(0, 1),
+            k.swap_axes(0, 1),
+            v.swap_axes(0, 1),
+            cos,
+            sin,
+        ],
         None,
         false,
     );

@@ -38,6 +38,9 @@ pub struct FfnConfig {
     pub param_dtype: DType,
 }
 
+/// A dropout hook: `(activation, site) -> activation`, site 0 = hidden, 1 = output.
+pub type DropoutFn<'a> = &'a dyn Fn(&Tensor, usize) -> Tensor;
+
 /// Parameters of the FFN.
 #[derive(Clone, Debug, Tree)]
 pub struct NormalizedFfn {
@@ -84,10 +87,12 @@ impl NormalizedFfn {
         x: &Tensor,
         residual: Option<&Tensor>,
         compute: DType,
-        dropout: Option<&dyn Fn(&Tensor, usize) -> Tensor>,
+        dropout: Option<DropoutFn<'_>>,
     ) -> Tensor {
         let x = x.cast(compute);
-        let res = residual.map(|r| r.cast(compute)).unwrap_or_else(|| x.clone());
+        let res = residual
+            .map(|r| r.cast(compute))
+            .unwrap_or_else(|| x.clone());
         let h = self.norm.apply(&x);
         let up = silu(&self.fc1.apply(&h, compute, compute));
         let mut h = match &self.fc3 {

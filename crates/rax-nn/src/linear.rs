@@ -54,7 +54,11 @@ pub fn project(x: &Tensor, w: &Tensor, b: Option<&Tensor>, compute: DType, out: 
         lhs_contract: vec![r],
         rhs_contract: vec![1],
     };
-    let acc = if compute == DType::F64 { DType::F64 } else { DType::F32 };
+    let acc = if compute == DType::F64 {
+        DType::F64
+    } else {
+        DType::F32
+    };
     let mut y = x.cast(compute).dot_general(&w.cast(compute), dims, acc);
     if let Some(b) = b {
         y = y + b.cast(compute).cast(acc);

@@ -27,7 +27,10 @@ pub struct SegmentMetadata {
 pub fn derive(segment_ids: &Tensor) -> SegmentMetadata {
     let seg = segment_ids.cast(DType::I32);
     let dims = seg.dims();
-    let (b, l) = (dims.first().copied().unwrap_or(0), dims.get(1).copied().unwrap_or(0));
+    let (b, l) = (
+        dims.first().copied().unwrap_or(0),
+        dims.get(1).copied().unwrap_or(0),
+    );
     let valid = seg.gt(&Tensor::scalar_of(0.0, DType::I32));
     let boundaries = if l <= 1 {
         Tensor::full(&[b, l], 1.0, DType::Bool)

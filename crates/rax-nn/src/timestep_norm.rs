@@ -66,7 +66,9 @@ fn merge(a: &Summary, b: &Summary) -> Summary {
     let count = &a.count + &b.count;
     let ca = a.count.cast(DType::F32);
     let cb = b.count.cast(DType::F32);
-    let cf = count.cast(DType::F32).maximum(&Tensor::scalar_of(1.0, DType::F32));
+    let cf = count
+        .cast(DType::F32)
+        .maximum(&Tensor::scalar_of(1.0, DType::F32));
     let delta = &b.mean - &a.mean;
     let mean = &a.mean + &delta * (&cb / &cf);
     let m2 = &a.m2 + &b.m2 + &delta * &delta * (&ca * &cb / &cf);
@@ -124,8 +126,13 @@ fn prefix_scan(s: &Summary, reset: Option<&Tensor>) -> Summary {
 impl TimestepNorm {
     /// A fresh layer (weight and bias zeros; priors zeros when `prior_count > 0`). Errors on
     /// a group count that does not divide `features` or a non-positive `eps`.
-    pub fn init(features: usize, groups: usize, prior_count: i64, eps: f64) -> Result<TimestepNorm> {
-        if groups == 0 || features % groups != 0 {
+    pub fn init(
+        features: usize,
+        groups: usize,
+        prior_count: i64,
+        eps: f64,
+    ) -> Result<TimestepNorm> {
+        if groups == 0 || !features.is_multiple_of(groups) {
             return Err(Error::arg(
                 "TimestepNorm",
                 format!("num_features ({features}) must be divisible by num_groups ({groups})"),
@@ -134,7 +141,9 @@ impl TimestepNorm {
         if !(eps.is_finite() && eps > 0.0) || prior_count < 0 {
             return Err(Error::arg(
                 "TimestepNorm",
-                format!("eps must be finite and positive ({eps}) and prior_count >= 0 ({prior_count})"),
+                format!(
+                    "eps must be finite and positive ({eps}) and prior_count >= 0 ({prior_count})"
+                ),
             ));
         }
         if groups == features && prior_count <= 1 {
@@ -162,8 +171,13 @@ impl TimestepNorm {
         let count = Tensor::full(&[batch], self.prior_count as f64, DType::I32);
         let (mean, var) = match (&self.prior_mean, &self.prior_logv) {
             (Some(m), Some(v)) => (
-                m.0.cast(DType::F32).reshape(&[1, g]).broadcast_to(&[batch, g]),
-                v.0.cast(DType::F32).exp().reshape(&[1, g]).broadcast_to(&[batch, g]),
+                m.0.cast(DType::F32)
+                    .reshape(&[1, g])
+                    .broadcast_to(&[batch, g]),
+                v.0.cast(DType::F32)
+                    .exp()
+                    .reshape(&[1, g])
+                    .broadcast_to(&[batch, g]),
             ),
             _ => (
                 Tensor::zeros(&[batch, g], DType::F32),
@@ -188,13 +202,20 @@ impl TimestepNorm {
         let dims = x.dims();
         let g = self.num_groups;
         let (b, l, f) = match dims[..] {
-            [b, l, f] if g > 0 && f % g == 0 && Some(f) == self.weight.0.dims().first().copied() => {
+            [b, l, f]
+                if g > 0
+                    && f.is_multiple_of(g)
+                    && Some(f) == self.weight.0.dims().first().copied() =>
+            {
                 (b, l, f)
             }
             _ => {
                 let e = Error::shape(
                     "TimestepNorm::apply",
-                    format!("expects x [B, L, F] with F = {} features", self.weight.0.dims().first().copied().unwrap_or(0)),
+                    format!(
+                        "expects x [B, L, F] with F = {} features",
+                        self.weight.0.dims().first().copied().unwrap_or(0)
+                    ),
                     &[x.aval()],
                 );
                 let t = rax_core::trace::apply_error(e, x.aval(), site);
@@ -233,7 +254,10 @@ impl TimestepNorm {
         let (cnt, cmean, cvar) = if valid.is_none() && state.is_none() && self.prior_count == 0 {
             // Shifted cumulative moments (the fresh unmasked path).
             let first = bmean.slice_axis(1, 0, 1).reshape(&[b, g]);
-            let has = initial.count.gt(&Tensor::scalar_of(0.0, DType::I32)).reshape(&[b, 1]);
+            let has = initial
+                .count
+                .gt(&Tensor::scalar_of(0.0, DType::I32))
+                .reshape(&[b, 1]);
             let anchor = stop_gradient(&Tensor::select(&has, &initial.mean, &first));
             let sm = &bmean - anchor.reshape(&[b, 1, g]);
             let ss = &bvar + &sm * &sm;
@@ -251,7 +275,9 @@ impl TimestepNorm {
             let var = (isecond.reshape(&[b, 1, g]) + ps) / &cf - &off * &off;
             (count, mean, var)
         } else {
-            let sv = valid.clone().unwrap_or_else(|| Tensor::full(&[b, l], 1.0, DType::Bool));
+            let sv = valid
+                .clone()
+                .unwrap_or_else(|| Tensor::full(&[b, l], 1.0, DType::Bool));
             let sv3 = sv.reshape(&[b, l, 1]);
             let tok = Summary {
                 count: sv3.cast(DType::I32),
@@ -268,7 +294,10 @@ impl TimestepNorm {
             };
             let cum = merge(&init, &prefix);
             let pos = cum.count.gt(&Tensor::scalar_of(0.0, DType::I32));
-            let cf = cum.count.cast(DType::F32).maximum(&Tensor::scalar_of(1.0, DType::F32));
+            let cf = cum
+                .count
+                .cast(DType::F32)
+                .maximum(&Tensor::scalar_of(1.0, DType::F32));
             let var = Tensor::select(&pos, &(&cum.m2 / &cf), &initial.var.reshape(&[b, 1, g]));
             (cum.count, cum.mean, var)
         };
@@ -287,7 +316,9 @@ impl TimestepNorm {
                 var: cvar.slice_axis(1, l - 1, l).reshape(&[b, g]),
             },
             Some(_) => {
-                let v = valid.clone().unwrap_or_else(|| Tensor::full(&[b, l], 1.0, DType::Bool));
+                let v = valid
+                    .clone()
+                    .unwrap_or_else(|| Tensor::full(&[b, l], 1.0, DType::Bool));
                 let last = last_valid_index(&v);
                 let has = last.ge(&Tensor::scalar_of(0.0, DType::I32));
                 let oh = last
@@ -295,7 +326,10 @@ impl TimestepNorm {
                     .one_hot(l, DType::F32)
                     .reshape(&[b, l, 1]);
                 let pick = |t: &Tensor| (t * &oh).sum(&[1]);
-                let c = pick(&cnt.cast(DType::F32)).reshape(&[b]).round().cast(DType::I32);
+                let c = pick(&cnt.cast(DType::F32))
+                    .reshape(&[b])
+                    .round()
+                    .cast(DType::I32);
                 NormState {
                     count: Tensor::select(&has, &c, &prior.count),
                     mean: Tensor::select(&has.reshape(&[b, 1]), &pick(&cmean), &prior.mean),

@@ -8,7 +8,11 @@ use rax_nn::timestep_norm::{NormState, TimestepNorm};
 use std::collections::BTreeMap;
 
 fn golden() -> BTreeMap<String, Literal> {
-    rax_nn::checkpoint::load(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/megalodon_layers.safetensors")).unwrap()
+    rax_nn::checkpoint::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/megalodon_layers.safetensors"
+    ))
+    .unwrap()
 }
 
 fn t(g: &BTreeMap<String, Literal>, k: &str) -> Tensor {
@@ -20,7 +24,10 @@ fn rel(a: &Tensor, b: &Tensor) -> f64 {
     let (a, b) = (a.to_f64_vec().unwrap(), b.to_f64_vec().unwrap());
     assert_eq!(a.len(), b.len());
     let s = b.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-6);
-    a.iter().zip(&b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / s
+    a.iter()
+        .zip(&b)
+        .fold(0f64, |m, (x, y)| m.max((x - y).abs()))
+        / s
 }
 
 fn stacked(h: &Cplx) -> Tensor {
@@ -48,17 +55,29 @@ fn cema_paths_match_peer() {
     let g = golden();
     let e = ema(&g);
     let (xl, xs) = (t(&g, "cema.x_long"), t(&g, "cema.x_short"));
-    let h0 = Cplx { re: t(&g, "cema.h0_re"), im: t(&g, "cema.h0_im") };
+    let h0 = Cplx {
+        re: t(&g, "cema.h0_re"),
+        im: t(&g, "cema.h0_im"),
+    };
     let (y, _) = e.apply(&xl, None, false, None, None);
     assert!(rel(&y, &t(&g, "cema.y_fft")) < TOL, "fft");
     let (_, h) = e.apply(&xl, None, true, None, None);
-    assert!(rel(&stacked(&h.unwrap()), &t(&g, "cema.h_fft")) < TOL, "fft state");
+    assert!(
+        rel(&stacked(&h.unwrap()), &t(&g, "cema.h_fft")) < TOL,
+        "fft state"
+    );
     let (y, h) = e.apply(&xl, Some(&h0), true, None, None);
     assert!(rel(&y, &t(&g, "cema.y_fft_h0")) < TOL, "fft + h0");
-    assert!(rel(&stacked(&h.unwrap()), &t(&g, "cema.h_fft_h0")) < TOL, "fft + h0 state");
+    assert!(
+        rel(&stacked(&h.unwrap()), &t(&g, "cema.h_fft_h0")) < TOL,
+        "fft + h0 state"
+    );
     let (y, h) = e.apply(&xs, Some(&h0), true, None, None);
     assert!(rel(&y, &t(&g, "cema.y_seq_h0")) < TOL, "sequential");
-    assert!(rel(&stacked(&h.unwrap()), &t(&g, "cema.h_seq_h0")) < TOL, "sequential state");
+    assert!(
+        rel(&stacked(&h.unwrap()), &t(&g, "cema.h_seq_h0")) < TOL,
+        "sequential state"
+    );
     let meta = derive(&t(&g, "cema.segment_ids"));
     for how in [SegmentScan::Associative, SegmentScan::Sequential] {
         let (y, h) = e.apply(&xl, None, true, None, Some((&meta, how)));
@@ -75,7 +94,10 @@ fn cema_paths_agree_with_each_other() {
     let e = ema(&g);
     let c = e.coeffs();
     let xl = t(&g, "cema.x_long");
-    let h0 = Cplx { re: t(&g, "cema.h0_re"), im: t(&g, "cema.h0_im") };
+    let h0 = Cplx {
+        re: t(&g, "cema.h0_re"),
+        im: t(&g, "cema.h0_im"),
+    };
     // FFT (one kernel block) vs FFT with the kernel built in blocks of 7 exponents.
     let y1 = cema::fft_conv(&xl, &c, 4096);
     let y7 = cema::fft_conv(&xl, &c, 7);
@@ -94,18 +116,27 @@ fn cema_paths_agree_with_each_other() {
     let one = Tensor::full(&[2, 40], 1.0, DType::I32);
     let (ya, ha) = cema::segmented_scan(&xl, &c, &derive(&one));
     let hf0 = cema::final_state_parallel(&xl, None, &c, 4096);
-    assert!(rel(&ya, &y1) < TOL && rel(&stacked(&ha), &stacked(&hf0)) < TOL, "assoc vs fft");
+    assert!(
+        rel(&ya, &y1) < TOL && rel(&stacked(&ha), &stacked(&hf0)) < TOL,
+        "assoc vs fft"
+    );
     // Segmented: associative scan vs sequential recurrence with resets.
     let meta = derive(&t(&g, "cema.segment_ids"));
     let (ya, ha) = cema::segmented_scan(&xl, &c, &meta);
     let (yq, hq) = cema::sequential(&xl, &c, None, Some(&meta));
-    assert!(rel(&ya, &yq) < TOL && rel(&stacked(&ha), &stacked(&hq)) < TOL, "segmented");
+    assert!(
+        rel(&ya, &yq) < TOL && rel(&stacked(&ha), &stacked(&hq)) < TOL,
+        "segmented"
+    );
     // Continuation: FFT over 40 tokens == 25 tokens, then 15 continued from the state.
     let (a, b) = (xl.slice_axis(2, 0, 25), xl.slice_axis(2, 25, 40));
     let (ya, h) = e.apply(&a, None, true, None, None);
     let (yb, _) = e.apply(&b, h.as_ref(), true, None, None);
     let (yall, _) = e.apply(&xl, None, false, None, None);
-    assert!(rel(&Tensor::concat(&[ya, yb], 2), &yall) < TOL, "continuation");
+    assert!(
+        rel(&Tensor::concat(&[ya, yb], 2), &yall) < TOL,
+        "continuation"
+    );
 }
 
 #[test]
@@ -113,7 +144,11 @@ fn cema_gradients_match_peer() {
     let g = golden();
     let e = ema(&g);
     let (xl, w) = (t(&g, "cema.x_long"), t(&g, "cema.w"));
-    let grads = rax_core::grad(|e: &ComplexEma| (e.apply(&xl, None, false, None, None).0 * &w).sum_all())(&e).unwrap();
+    let grads =
+        rax_core::grad(|e: &ComplexEma| (e.apply(&xl, None, false, None, None).0 * &w).sum_all())(
+            &e,
+        )
+        .unwrap();
     for (name, gr) in [
         ("alpha", &grads.alpha.0),
         ("delta", &grads.delta.0),
@@ -142,10 +177,20 @@ fn tn(g: &BTreeMap<String, Literal>, prior: bool) -> TimestepNorm {
 
 fn check_state(g: &BTreeMap<String, Literal>, s: &NormState, sfx: &str) {
     if !sfx.ends_with("prior") {
-        assert_eq!(s.count.to_vec::<i32>().unwrap(), t(g, &format!("tn.count{sfx}")).to_vec::<i32>().unwrap(), "count{sfx}");
+        assert_eq!(
+            s.count.to_vec::<i32>().unwrap(),
+            t(g, &format!("tn.count{sfx}")).to_vec::<i32>().unwrap(),
+            "count{sfx}"
+        );
     }
-    assert!(rel(&s.mean, &t(g, &format!("tn.mean{sfx}"))) < TOL, "mean{sfx}");
-    assert!(rel(&s.var, &t(g, &format!("tn.var{sfx}"))) < TOL, "var{sfx}");
+    assert!(
+        rel(&s.mean, &t(g, &format!("tn.mean{sfx}"))) < TOL,
+        "mean{sfx}"
+    );
+    assert!(
+        rel(&s.var, &t(g, &format!("tn.var{sfx}"))) < TOL,
+        "var{sfx}"
+    );
 }
 
 #[test]
@@ -170,7 +215,9 @@ fn timestep_norm_matches_peer() {
     check_state(&g, &s, "_mask");
     // Masked tokens emit exact zeros.
     let yv = y.to_f64_vec().unwrap();
-    assert!(yv[(12 * 32 + 9 * 32)..(12 * 32 + 10 * 32)].iter().all(|v| *v == 0.0));
+    assert!(yv[(12 * 32 + 9 * 32)..(12 * 32 + 10 * 32)]
+        .iter()
+        .all(|v| *v == 0.0));
     let meta = derive(&t(&g, "tn.segment_ids"));
     let (y, s) = n.apply(&x, None, None, Some(&meta));
     assert!(rel(&y, &t(&g, "tn.y_seg")) < TOL, "segments");
@@ -191,7 +238,12 @@ fn timestep_norm_continues_a_sequence_exactly_and_rejects_bad_shapes() {
     assert!(rel(&Tensor::concat(&[ya, yb], 1), &yall) < TOL);
     assert!(rel(&sb.var, &sall.var) < TOL);
     let bad = Tensor::zeros(&[2, 3, 30], DType::F32);
-    let e = n.apply(&bad, None, None, None).0.to_literal().unwrap_err().to_string();
+    let e = n
+        .apply(&bad, None, None, None)
+        .0
+        .to_literal()
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("TimestepNorm"), "{e}");
     assert!(TimestepNorm::init(30, 4, 0, 1e-5).is_err());
 }

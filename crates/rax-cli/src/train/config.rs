@@ -177,6 +177,13 @@ pub enum ModelConfig {
         /// Attention heads (must divide width).
         heads: AtLeastOne,
     },
+    /// DeepSeek V2/V3 (MLA + MoE, rax_models::deepseek): `config` holds the Hugging Face
+    /// `config.json` fields (`model_type = "deepseek_v2"`, `hidden_size`, ...), checked by
+    /// rax's DeepSeek config reader, which names any field it does not implement.
+    Deepseek {
+        /// The config.json fields.
+        config: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 impl ModelConfig {
@@ -184,6 +191,7 @@ impl ModelConfig {
     pub fn family(&self) -> &'static str {
         match self {
             ModelConfig::ReferenceLm { .. } => "reference_lm",
+            ModelConfig::Deepseek { .. } => "deepseek",
         }
     }
 
@@ -191,6 +199,10 @@ impl ModelConfig {
     pub fn vocab(&self) -> usize {
         match self {
             ModelConfig::ReferenceLm { vocab, .. } => vocab.0 as usize,
+            ModelConfig::Deepseek { config } => config
+                .get("vocab_size")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0) as usize,
         }
     }
 }
@@ -519,14 +531,23 @@ fn at(text: &str, origin: &str, key: &str, msg: String) -> Error {
 
 /// Checks that involve several keys.
 fn check(cfg: &RunConfig, text: &str, origin: &str) -> Result<()> {
-    let ModelConfig::ReferenceLm { width, heads, .. } = &cfg.model;
-    if width.0 % heads.0 != 0 {
-        return Err(at(
-            text,
-            origin,
-            "heads",
-            format!("= {} does not divide width = {}", heads.0, width.0),
-        ));
+    match &cfg.model {
+        ModelConfig::ReferenceLm { width, heads, .. } => {
+            if width.0 % heads.0 != 0 {
+                return Err(at(
+                    text,
+                    origin,
+                    "heads",
+                    format!("= {} does not divide width = {}", heads.0, width.0),
+                ));
+            }
+        }
+        ModelConfig::Deepseek { config } => {
+            rax_models::deepseek::config::DeepseekConfig::from_json(&serde_json::Value::Object(
+                config.clone(),
+            ))
+            .map_err(|e| at(text, origin, "family", format!("= \"deepseek\": [model.config] {e}")))?;
+        }
     }
     if cfg.optimizer.groups.is_empty() {
         return Err(at(

@@ -115,7 +115,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         backend: a.backend.clone(),
         quiet: false,
     };
-    let summary = model::with_model(&cfg, policy.compute, run::Train(opts))?;
+    let summary = model::with_model(&cfg, policy.compute, run::Train(opts))??;
     if a.json {
         eprintln!("{}", summary.report);
         println!(

@@ -4,7 +4,10 @@
 
 use super::config::{ModelConfig, RunConfig};
 use rax_core::{DType, Result, Tensor, Tree};
+use rax_models::deepseek::config::DeepseekConfig;
+use rax_models::deepseek::model::{loss_and_stats, DeepseekParams, DeepseekState, RunOptions};
 use rax_models::lm::{loss, LmConfig, LmParams};
+use rax_nn::moe_dispatch::Dispatch;
 
 /// A model `rax train` can train.
 pub trait TrainModel: 'static {
@@ -31,6 +34,24 @@ impl TrainModel for ReferenceLm {
     }
 }
 
+/// DeepSeek V2/V3 (MLA + MoE) with its non-trainable state (V3 routing biases, kept at their
+/// initial zeros: rax train does not run the bias update yet) and run options.
+pub struct Deepseek {
+    cfg: DeepseekConfig,
+    opts: RunOptions,
+    state: DeepseekState,
+}
+
+impl TrainModel for Deepseek {
+    type Params = DeepseekParams;
+    fn init(&self, seed: u64) -> Result<DeepseekParams> {
+        Ok(DeepseekParams::init(&self.cfg, seed, 0.02)?.0)
+    }
+    fn loss(&self, p: &DeepseekParams, tokens: &Tensor) -> Result<Tensor> {
+        Ok(loss_and_stats(&self.cfg, &self.opts, p, &self.state, tokens)?.0)
+    }
+}
+
 /// Generic code over a model (Rust has no generic closures).
 pub trait ModelVisitor {
     /// What the visit returns.
@@ -40,8 +61,8 @@ pub trait ModelVisitor {
 }
 
 /// Builds the config's model (compute dtype from the policy) and visits it.
-pub fn with_model<V: ModelVisitor>(cfg: &RunConfig, compute: DType, v: V) -> V::Out {
-    match &cfg.model {
+pub fn with_model<V: ModelVisitor>(cfg: &RunConfig, compute: DType, v: V) -> Result<V::Out> {
+    Ok(match &cfg.model {
         ModelConfig::ReferenceLm {
             vocab,
             width,
@@ -54,5 +75,17 @@ pub fn with_model<V: ModelVisitor>(cfg: &RunConfig, compute: DType, v: V) -> V::
             heads: heads.0 as usize,
             compute,
         })),
-    }
+        ModelConfig::Deepseek { config } => {
+            let c = DeepseekConfig::from_json(&serde_json::Value::Object(config.clone()))?;
+            let state = DeepseekParams::init(&c, 0, 0.02)?.1;
+            v.visit(Deepseek {
+                cfg: c,
+                opts: RunOptions {
+                    compute,
+                    dispatch: Dispatch::Dense,
+                },
+                state,
+            })
+        }
+    })
 }

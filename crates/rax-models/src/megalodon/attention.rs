@@ -17,7 +17,7 @@ use rax_core::{DType, PrngKey, Sensitive, Tensor};
 use rax_macros::Tree;
 use rax_nn::cema::{ComplexEma, Cplx, SegmentScan};
 use rax_nn::chunked_attention::{chunked, sliding, streaming, AttnDropout};
-use rax_nn::init::{InitMode, initialize};
+use rax_nn::init::{initialize, InitMode};
 use rax_nn::layers::silu;
 use rax_nn::linear::Linear;
 use rax_nn::rms_norm::{rms_normalize, RmsNorm};
@@ -113,7 +113,8 @@ impl MegalodonAttention {
         let (dh, dv) = (cfg.head_dim(), cfg.value_head_dim());
         let x = x.cast(c);
         let (x_tn, norm_state) =
-            self.timenorm.apply(&x, cache.map(|c| &c.norm), ctx.mask, ctx.segments);
+            self.timenorm
+                .apply(&x, cache.map(|c| &c.norm), ctx.mask, ctx.segments);
         let streaming_mode = ctx.return_cache || cache.is_some();
         let h0 = cache.map(|c| Cplx::from_c64(&c.ema.h));
         let scan = if cfg.use_associative_segment_scan {
@@ -165,8 +166,28 @@ impl MegalodonAttention {
             (o, Some(ac))
         } else {
             let o = match window {
-                None => chunked(&q, &k, &v, chunk, ctx.table, ctx.mask, ctx.segments, softmax, attn_drop.as_ref()),
-                Some(w) => sliding(&q, &k, &v, w, ctx.table, ctx.mask, ctx.segments, softmax, attn_drop.as_ref()),
+                None => chunked(
+                    &q,
+                    &k,
+                    &v,
+                    chunk,
+                    ctx.table,
+                    ctx.mask,
+                    ctx.segments,
+                    softmax,
+                    attn_drop.as_ref(),
+                ),
+                Some(w) => sliding(
+                    &q,
+                    &k,
+                    &v,
+                    w,
+                    ctx.table,
+                    ctx.mask,
+                    ctx.segments,
+                    softmax,
+                    attn_drop.as_ref(),
+                ),
             };
             (o, None)
         };

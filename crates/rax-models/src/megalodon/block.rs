@@ -58,7 +58,11 @@ impl MegalodonBlock {
         let drop = ctx.dropout.clone();
         let f = move |t: &Tensor, site: usize| match &drop {
             Some(d) => {
-                let rate = if site == 0 { cfg.hidden_dropout } else { cfg.dropout };
+                let rate = if site == 0 {
+                    cfg.hidden_dropout
+                } else {
+                    cfg.dropout
+                };
                 d.apply(t, rate, 10 + site as u32)
             }
             None => t.clone(),

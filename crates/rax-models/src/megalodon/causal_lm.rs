@@ -25,14 +25,21 @@ pub struct MegalodonLm {
 
 impl From<Loaded> for MegalodonLm {
     fn from(l: Loaded) -> Self {
-        MegalodonLm { config: l.config, params: l.params }
+        MegalodonLm {
+            config: l.config,
+            params: l.params,
+        }
     }
 }
 
 fn tokens_tensor(cfg: &MegalodonConfig, tokens: &Literal) -> Result<Tensor> {
     let t = Tensor::from_literal(tokens.clone());
     if t.rank() != 2 || !t.dtype().is_int() {
-        return Err(Error::shape("megalodon", "tokens must be an integer [batch, seq] array", &[t.aval()]));
+        return Err(Error::shape(
+            "megalodon",
+            "tokens must be an integer [batch, seq] array",
+            &[t.aval()],
+        ));
     }
     check_tokens(&t, cfg.vocab_size as usize, "tokens")?;
     Ok(t.cast(DType::I32))
@@ -57,20 +64,20 @@ impl CausalLm for MegalodonLm {
     fn loss(&self, rt: &Runtime, tokens: &Literal) -> Result<f64> {
         let t = tokens_tensor(&self.config, tokens)?;
         if t.dims()[1] < 2 {
-            return Err(Error::shape("megalodon loss", "tokens need at least 2 positions", &[t.aval()]));
+            return Err(Error::shape(
+                "megalodon loss",
+                "tokens need at least 2 positions",
+                &[t.aval()],
+            ));
         }
         let cfg = self.config.clone();
         let f = rt.try_jit(move |(p, t): &(MegalodonForCausalLM, Tensor)| lm_loss(p, &cfg, t));
         let v = f.call(&(self.params.clone(), t))?.to_f64_vec()?;
-        v.first().copied().ok_or_else(|| Error::data("megalodon loss", "empty result"))
+        v.first()
+            .copied()
+            .ok_or_else(|| Error::data("megalodon loss", "empty result"))
     }
     fn generate(&self, rt: &Runtime, prompt: &Literal, opts: &GenerateOptions) -> Result<Literal> {
-        // Generation lives in `crate::megalodon::generate` (megalodon/generate.rs), built on
-        // the cached forward pass; this arm calls it once it exists.
-        let _ = (rt, prompt, opts);
-        Err(Error::unsupported(
-            "megalodon generate",
-            "crate::megalodon::generate::generate (megalodon/generate.rs) is not available yet",
-        ))
+        super::generate::generate(rt, &self.config, &self.params, prompt, opts)
     }
 }

@@ -149,9 +149,16 @@ fn read(path: &Path) -> Result<(MegalodonConfig, BTreeMap<String, Literal>)> {
         "tying",
         "dtype_policy",
     ];
-    let missing: Vec<&str> = required.iter().copied().filter(|k| !md.contains_key(*k)).collect();
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|k| !md.contains_key(*k))
+        .collect();
     if !missing.is_empty() {
-        return Err(io(path, format!("checkpoint metadata is incomplete: missing {missing:?}")));
+        return Err(io(
+            path,
+            format!("checkpoint metadata is incomplete: missing {missing:?}"),
+        ));
     }
     for (k, want) in [
         ("rope_layout", ROPE_LAYOUT),
@@ -160,57 +167,93 @@ fn read(path: &Path) -> Result<(MegalodonConfig, BTreeMap<String, Literal>)> {
         ("initializer_schema", INITIALIZER_SCHEMA),
     ] {
         if md[k] != want {
-            return Err(io(path, format!("checkpoint {k} is {:?}, expected {want:?}", md[k])));
+            return Err(io(
+                path,
+                format!("checkpoint {k} is {:?}, expected {want:?}", md[k]),
+            ));
         }
     }
-    let cfg = MegalodonConfig::from_json(&md["config_json"]).map_err(|e| io(path, e.to_string()))?;
+    let cfg =
+        MegalodonConfig::from_json(&md["config_json"]).map_err(|e| io(path, e.to_string()))?;
     if md["dtype_policy"] != dtype_policy(&cfg) {
-        return Err(io(path, format!(
-            "checkpoint dtype_policy {:?} disagrees with its param_dtype {:?}",
-            md["dtype_policy"], cfg.param_dtype
-        )));
+        return Err(io(
+            path,
+            format!(
+                "checkpoint dtype_policy {:?} disagrees with its param_dtype {:?}",
+                md["dtype_policy"], cfg.param_dtype
+            ),
+        ));
     }
     let fp = cfg.fingerprint()?;
     if fp != md["config_fingerprint"] {
-        return Err(io(path, format!(
+        return Err(io(
+            path,
+            format!(
             "checkpoint config fingerprint is invalid: metadata {} but config_json hashes to {fp}",
             md["config_fingerprint"]
-        )));
+        ),
+        ));
     }
     let tying = if cfg.share_emb { "tied" } else { "untied" };
     if md["tying"] != tying {
-        return Err(io(path, format!("checkpoint tying {:?} disagrees with share_emb={}", md["tying"], cfg.share_emb)));
+        return Err(io(
+            path,
+            format!(
+                "checkpoint tying {:?} disagrees with share_emb={}",
+                md["tying"], cfg.share_emb
+            ),
+        ));
     }
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| io(path, e.to_string()))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
-        let d = st_dtype(view.dtype())
-            .ok_or_else(|| io(path, format!("tensor {name}: unsupported dtype {:?}", view.dtype())))?;
+        let d = st_dtype(view.dtype()).ok_or_else(|| {
+            io(
+                path,
+                format!("tensor {name}: unsupported dtype {:?}", view.dtype()),
+            )
+        })?;
         let aval = AVal::new(Shape::new(view.shape().to_vec()), d);
         out.insert(name, Literal::from_bytes(&aval, view.data())?);
     }
     let m = manifest(out.iter().map(|(n, l)| (n.as_str(), l.dims(), l.dtype())));
     if m != md["parameter_manifest_sha256"] {
-        return Err(io(path, format!(
-            "checkpoint parameter manifest does not match its metadata ({m} vs {})",
-            md["parameter_manifest_sha256"]
-        )));
+        return Err(io(
+            path,
+            format!(
+                "checkpoint parameter manifest does not match its metadata ({m} vs {})",
+                md["parameter_manifest_sha256"]
+            ),
+        ));
     }
     Ok((cfg, out))
 }
 
 /// Fills the config's parameter template from `tensors`, requiring the exact key set, shapes
 /// and dtypes (errors name the tensor).
-pub fn from_tensors(cfg: &MegalodonConfig, tensors: &BTreeMap<String, Literal>) -> Result<MegalodonForCausalLM> {
+pub fn from_tensors(
+    cfg: &MegalodonConfig,
+    tensors: &BTreeMap<String, Literal>,
+) -> Result<MegalodonForCausalLM> {
     let template = MegalodonForCausalLM::template(cfg)?;
     let want = leaves_with_paths(&template);
     let expected: std::collections::BTreeSet<&str> = want.iter().map(|(n, _)| n.as_str()).collect();
-    let missing: Vec<&str> = expected.iter().copied().filter(|n| !tensors.contains_key(*n)).collect();
-    let unexpected: Vec<&str> = tensors.keys().map(String::as_str).filter(|n| !expected.contains(n)).collect();
+    let missing: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|n| !tensors.contains_key(*n))
+        .collect();
+    let unexpected: Vec<&str> = tensors
+        .keys()
+        .map(String::as_str)
+        .filter(|n| !expected.contains(n))
+        .collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         return Err(Error::data(
             "megalodon checkpoint",
-            format!("strict checkpoint key mismatch: missing={missing:?}, unexpected={unexpected:?}"),
+            format!(
+                "strict checkpoint key mismatch: missing={missing:?}, unexpected={unexpected:?}"
+            ),
         ));
     }
     let mut leaves = Vec::with_capacity(want.len());
@@ -219,13 +262,21 @@ pub fn from_tensors(cfg: &MegalodonConfig, tensors: &BTreeMap<String, Literal>) 
         if lit.dims() != t.dims().as_slice() {
             return Err(Error::data(
                 "megalodon checkpoint",
-                format!("checkpoint tensor {name} has shape {:?}, expected {:?}", lit.dims(), t.dims()),
+                format!(
+                    "checkpoint tensor {name} has shape {:?}, expected {:?}",
+                    lit.dims(),
+                    t.dims()
+                ),
             ));
         }
         if lit.dtype() != t.dtype() {
             return Err(Error::data(
                 "megalodon checkpoint",
-                format!("checkpoint tensor {name} has dtype {}, expected {}", numpy_name(lit.dtype()), numpy_name(t.dtype())),
+                format!(
+                    "checkpoint tensor {name} has dtype {}, expected {}",
+                    numpy_name(lit.dtype()),
+                    numpy_name(t.dtype())
+                ),
             ));
         }
         leaves.push(Tensor::from_literal(lit.clone()));
@@ -243,7 +294,10 @@ pub fn load(path: impl AsRef<Path>, policy: Option<&Policy>) -> Result<Loaded> {
     let (cfg, tensors) = read(path)?;
     let params = from_tensors(&cfg, &tensors).map_err(|e| io(path, e.to_string()))?;
     match policy {
-        None => Ok(Loaded { config: cfg, params }),
+        None => Ok(Loaded {
+            config: cfg,
+            params,
+        }),
         Some(p) => {
             let config = cfg.with_policy(p)?;
             let params = rax_core::precision::cast_floating(&params, config.param(), false);
@@ -254,16 +308,27 @@ pub fn load(path: impl AsRef<Path>, policy: Option<&Policy>) -> Result<Loaded> {
 
 /// Saves `params` as a megalodon-jax native checkpoint at `path` (must end in `.safetensors`).
 /// Sensitive leaves must be f32 and the others `cfg.param_dtype` (checked, naming the tensor).
-pub fn save(cfg: &MegalodonConfig, params: &MegalodonForCausalLM, path: impl AsRef<Path>) -> Result<()> {
+pub fn save(
+    cfg: &MegalodonConfig,
+    params: &MegalodonForCausalLM,
+    path: impl AsRef<Path>,
+) -> Result<()> {
     let path = path.as_ref();
     if path.extension().and_then(|e| e.to_str()) != Some("safetensors") {
-        return Err(io(path, "native checkpoints must use the .safetensors suffix"));
+        return Err(io(
+            path,
+            "native checkpoints must use the .safetensors suffix",
+        ));
     }
     cfg.validate()?;
     dtype_name(cfg.param())?;
     let mut lits = Vec::new();
     for (name, t, info) in leaves_with_info(params) {
-        let want = if info.sensitive { DType::F32 } else { cfg.param() };
+        let want = if info.sensitive {
+            DType::F32
+        } else {
+            cfg.param()
+        };
         if t.dtype() != want {
             return Err(io(path, format!(
                 "tensor {name} is {} but the checkpoint stores it as {} (sensitive={}); cast it first",
@@ -274,9 +339,15 @@ pub fn save(cfg: &MegalodonConfig, params: &MegalodonForCausalLM, path: impl AsR
     }
     let expected = leaves_with_paths(&MegalodonForCausalLM::template(cfg)?);
     if expected.len() != lits.len()
-        || expected.iter().zip(&lits).any(|((a, t), (b, l))| a != b || t.dims().as_slice() != l.dims())
+        || expected
+            .iter()
+            .zip(&lits)
+            .any(|((a, t), (b, l))| a != b || t.dims().as_slice() != l.dims())
     {
-        return Err(io(path, "parameters do not match the config's structure and shapes"));
+        return Err(io(
+            path,
+            "parameters do not match the config's structure and shapes",
+        ));
     }
     let rows = lits.iter().map(|(n, l)| (n.as_str(), l.dims(), l.dtype()));
     let mut md = HashMap::new();
@@ -289,14 +360,22 @@ pub fn save(cfg: &MegalodonConfig, params: &MegalodonForCausalLM, path: impl AsR
     md.insert("normalization_storage".into(), NORMALIZATION_STORAGE.into());
     md.insert("bias_schema".into(), BIAS_SCHEMA.into());
     md.insert("initializer_schema".into(), INITIALIZER_SCHEMA.into());
-    md.insert("tying".into(), if cfg.share_emb { "tied" } else { "untied" }.into());
+    md.insert(
+        "tying".into(),
+        if cfg.share_emb { "tied" } else { "untied" }.into(),
+    );
     md.insert("dtype_policy".into(), dtype_policy(cfg).into());
     let bufs: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = lits
         .iter()
         .map(|(n, l)| {
             to_st(l.dtype())
                 .map(|d| (n.clone(), d, l.dims().to_vec(), l.to_bytes()))
-                .ok_or_else(|| io(path, format!("tensor {n}: dtype {} cannot be stored", l.dtype())))
+                .ok_or_else(|| {
+                    io(
+                        path,
+                        format!("tensor {n}: dtype {} cannot be stored", l.dtype()),
+                    )
+                })
         })
         .collect::<Result<_>>()?;
     let views = bufs
@@ -307,8 +386,14 @@ pub fn save(cfg: &MegalodonConfig, params: &MegalodonForCausalLM, path: impl AsR
                 .map_err(|e| io(path, e.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     safetensors::serialize_to_file(views, &Some(md), &tmp).map_err(|e| io(&tmp, e.to_string()))?;
     std::fs::rename(&tmp, path).map_err(|e| {

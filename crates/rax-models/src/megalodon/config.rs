@@ -137,8 +137,11 @@ pub fn dtype_name(d: DType) -> Result<&'static str> {
 impl MegalodonConfig {
     /// Parses and validates a JSON config.
     pub fn from_json(text: &str) -> Result<MegalodonConfig> {
-        let c: MegalodonConfig = serde_json::from_str(text)
-            .map_err(|e| bad(format!("config JSON does not match the megalodon-jax 0.2.2 schema: {e}")))?;
+        let c: MegalodonConfig = serde_json::from_str(text).map_err(|e| {
+            bad(format!(
+                "config JSON does not match the megalodon-jax 0.2.2 schema: {e}"
+            ))
+        })?;
         c.validate()?;
         Ok(c)
     }
@@ -157,13 +160,21 @@ impl MegalodonConfig {
     /// Checks every constraint megalodon-jax checks, naming the field.
     pub fn validate(&self) -> Result<()> {
         if self.vocab_size <= 0 {
-            return Err(bad(format!("vocab_size must be positive, got {}", self.vocab_size)));
+            return Err(bad(format!(
+                "vocab_size must be positive, got {}",
+                self.vocab_size
+            )));
         }
         if self.output_size < -1 || self.output_size == 0 {
-            return Err(bad(format!("output_size must be -1 or positive, got {}", self.output_size)));
+            return Err(bad(format!(
+                "output_size must be -1 or positive, got {}",
+                self.output_size
+            )));
         }
         if self.share_emb && self.effective_output_size() != self.vocab_size as usize {
-            return Err(bad("share_emb requires output_size to resolve to vocab_size"));
+            return Err(bad(
+                "share_emb requires output_size to resolve to vocab_size",
+            ));
         }
         for (name, v) in [
             ("model_dim", self.model_dim),
@@ -178,13 +189,22 @@ impl MegalodonConfig {
             }
         }
         if self.num_layers < 0 {
-            return Err(bad(format!("num_layers must be non-negative, got {}", self.num_layers)));
+            return Err(bad(format!(
+                "num_layers must be non-negative, got {}",
+                self.num_layers
+            )));
         }
         if self.num_heads <= 0 {
-            return Err(bad(format!("num_heads must be positive, got {}", self.num_heads)));
+            return Err(bad(format!(
+                "num_heads must be positive, got {}",
+                self.num_heads
+            )));
         }
         if self.chunk_size <= 0 {
-            return Err(bad(format!("chunk_size must be positive, got {}", self.chunk_size)));
+            return Err(bad(format!(
+                "chunk_size must be positive, got {}",
+                self.chunk_size
+            )));
         }
         if self.z_dim % self.num_heads != 0 {
             return Err(bad(format!(
@@ -198,8 +218,11 @@ impl MegalodonConfig {
                 self.value_dim, self.num_heads
             )));
         }
-        if self.head_dim() % 2 != 0 {
-            return Err(bad(format!("head_dim must be even for RoPE, got {}", self.head_dim())));
+        if !self.head_dim().is_multiple_of(2) {
+            return Err(bad(format!(
+                "head_dim must be even for RoPE, got {}",
+                self.head_dim()
+            )));
         }
         if self.model_dim % self.norm_num_groups != 0 {
             return Err(bad(format!(
@@ -208,11 +231,16 @@ impl MegalodonConfig {
             )));
         }
         if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
-            return Err(bad(format!("norm_eps must be finite and positive, got {}", self.norm_eps)));
+            return Err(bad(format!(
+                "norm_eps must be finite and positive, got {}",
+                self.norm_eps
+            )));
         }
         if let Some(b) = self.rope_base {
             if !(b.is_finite() && b > 0.0) {
-                return Err(bad(format!("rope_base must be finite and positive, got {b}")));
+                return Err(bad(format!(
+                    "rope_base must be finite and positive, got {b}"
+                )));
             }
         }
         for (name, v) in [
@@ -224,14 +252,21 @@ impl MegalodonConfig {
                 return Err(bad(format!("{name} must be in [0, 1), got {v}")));
             }
         }
-        if !matches!(self.attention_dropout_mode.as_str(), "post_softmax" | "dropkey") {
+        if !matches!(
+            self.attention_dropout_mode.as_str(),
+            "post_softmax" | "dropkey"
+        ) {
             return Err(bad(format!(
                 "attention_dropout_mode must be 'post_softmax' or 'dropkey', got {:?}",
                 self.attention_dropout_mode
             )));
         }
-        rax_nn::init::InitMode::parse(&self.init_mode)
-            .map_err(|_| bad(format!("unsupported fresh-model init_mode: {:?}", self.init_mode)))?;
+        rax_nn::init::InitMode::parse(&self.init_mode).map_err(|_| {
+            bad(format!(
+                "unsupported fresh-model init_mode: {:?}",
+                self.init_mode
+            ))
+        })?;
         for (name, t) in [
             ("pad_token_id", self.pad_token_id),
             ("bos_token_id", Some(self.bos_token_id)),

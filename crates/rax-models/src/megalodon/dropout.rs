@@ -17,7 +17,9 @@ pub struct Dropout {
 impl Dropout {
     /// A child for a sub-module (layer `i`, ...).
     pub fn child(&self, i: u32) -> Dropout {
-        Dropout { key: self.key.fold_in(i) }
+        Dropout {
+            key: self.key.fold_in(i),
+        }
     }
 
     /// The key of site `i`.

@@ -104,10 +104,17 @@ pub fn compute_loss(
         ));
     }
     if !labels.dtype().is_int() {
-        return Err(Error::shape("compute_loss", "labels must have an integer dtype", &[labels.aval()]));
+        return Err(Error::shape(
+            "compute_loss",
+            "labels must have an integer dtype",
+            &[labels.aval()],
+        ));
     }
     if o.loss_chunk_size == Some(0) {
-        return Err(Error::arg("compute_loss", "loss_chunk_size must be positive"));
+        return Err(Error::arg(
+            "compute_loss",
+            "loss_chunk_size must be positive",
+        ));
     }
     let f = Forward {
         attention_mask: o.attention_mask,
@@ -121,7 +128,11 @@ pub fn compute_loss(
     let dims = input_ids.dims();
     let (b, l) = (dims[0], dims[1]);
     if l == 0 {
-        return Err(Error::shape("compute_loss", "input_ids must have at least one position", &[input_ids.aval()]));
+        return Err(Error::shape(
+            "compute_loss",
+            "input_ids must have at least one position",
+            &[input_ids.aval()],
+        ));
     }
     let t = l - 1;
     let lab = labels.cast(DType::I32).slice_axis(1, 1, l);
@@ -132,7 +143,10 @@ pub fn compute_loss(
     if let Some(s) = o.segment_ids {
         let s = s.cast(DType::I32);
         let same = s.slice_axis(1, 0, t).eq(&s.slice_axis(1, 1, l));
-        valid = valid.and(&same).and(&s.slice_axis(1, 1, l).gt(&Tensor::scalar_of(0.0, DType::I32)));
+        valid = valid.and(&same).and(
+            &s.slice_axis(1, 1, l)
+                .gt(&Tensor::scalar_of(0.0, DType::I32)),
+        );
     }
     let vocab = cfg.effective_output_size();
     if let Some(lv) = super::model::host_values(labels) {
@@ -186,7 +200,13 @@ pub fn compute_loss(
                 |_c: &[Tensor], xs: &[Tensor]| {
                     let chunk = checkpoint(
                         |a: &[Tensor]| {
-                            let logits = rax_nn::linear::project(&a[0], &a[3], None, cfg.compute(), DType::F32);
+                            let logits = rax_nn::linear::project(
+                                &a[0],
+                                &a[3],
+                                None,
+                                cfg.compute(),
+                                DType::F32,
+                            );
                             vec![token_nll(&logits, &a[1], &a[2])]
                         },
                         RematPolicy::NothingSaveable,
@@ -194,7 +214,14 @@ pub fn compute_loss(
                     let args = [xs[0].clone(), xs[1].clone(), xs[2].clone(), head[0].clone()];
                     match chunk(&args) {
                         Ok(v) => (vec![], v),
-                        Err(e) => (vec![], vec![rax_core::trace::apply_error(e, xs[1].aval(), rax_core::CallSite::here())]),
+                        Err(e) => (
+                            vec![],
+                            vec![rax_core::trace::apply_error(
+                                e,
+                                xs[1].aval(),
+                                rax_core::CallSite::here(),
+                            )],
+                        ),
                     }
                 },
                 &[],
@@ -202,7 +229,10 @@ pub fn compute_loss(
                 None,
                 false,
             );
-            ys[0].reshape(&[nc * cs]).slice_axis(0, 0, n).reshape(&[b, t])
+            ys[0]
+                .reshape(&[nc * cs])
+                .slice_axis(0, 0, n)
+                .reshape(&[b, t])
         }
     };
     let count = valid.cast(DType::I32).sum(&[0, 1]);
@@ -211,7 +241,9 @@ pub fn compute_loss(
         Reduction::Sum => token_loss.sum(&[0, 1]),
         Reduction::Mean => {
             token_loss.sum(&[0, 1])
-                / count.cast(DType::F32).maximum(&Tensor::scalar_of(1.0, DType::F32))
+                / count
+                    .cast(DType::F32)
+                    .maximum(&Tensor::scalar_of(1.0, DType::F32))
         }
     };
     loss.check()?;

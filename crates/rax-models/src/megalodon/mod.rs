@@ -17,6 +17,7 @@ pub mod causal_lm;
 pub mod checkpoint;
 pub mod config;
 pub mod dropout;
+pub mod generate;
 pub mod loss;
 pub mod model;
 pub mod pyjson;

@@ -81,7 +81,11 @@ pub fn check_tokens(ids: &Tensor, vocab: usize, what: &str) -> Result<()> {
     let Some(v) = host_values(ids) else {
         return Ok(());
     };
-    if let Some((i, t)) = v.iter().enumerate().find(|(_, t)| **t < 0.0 || **t >= vocab as f64) {
+    if let Some((i, t)) = v
+        .iter()
+        .enumerate()
+        .find(|(_, t)| **t < 0.0 || **t >= vocab as f64)
+    {
         return Err(arg(format!(
             "{what} contain out-of-bounds value {t} at flat index {i}; valid range [0, {vocab})"
         )));
@@ -93,7 +97,8 @@ pub fn check_tokens(ids: &Tensor, vocab: usize, what: &str) -> Result<()> {
 #[track_caller]
 pub fn inverse_frequencies(head_dim: usize, base: f64) -> Tensor {
     let half = head_dim / 2;
-    let e = Tensor::iota(&[half], 0, DType::F32) / Tensor::scalar_of(half.max(1) as f64, DType::F32);
+    let e =
+        Tensor::iota(&[half], 0, DType::F32) / Tensor::scalar_of(half.max(1) as f64, DType::F32);
     Tensor::full(&[half], base, DType::F32).pow(&e.neg())
 }
 
@@ -110,7 +115,13 @@ impl MegalodonModel {
             .collect::<Result<Vec<_>>>()?;
         Ok(MegalodonModel {
             embed: Embedding {
-                weight: initialize(InitMode::Gaussian, Some(d), &k[1], &[us(cfg.vocab_size), d], cfg.param()),
+                weight: initialize(
+                    InitMode::Gaussian,
+                    Some(d),
+                    &k[1],
+                    &[us(cfg.vocab_size), d],
+                    cfg.param(),
+                ),
             },
             layers,
             norm: TimestepNorm::init(d, us(cfg.norm_num_groups), 0, cfg.norm_eps)?,
@@ -139,7 +150,9 @@ impl MegalodonModel {
         let c = cfg.compute();
         let training = f.dropout.is_some();
         if training && (f.cache.is_some() || f.return_cache) {
-            return Err(arg("cache input and return_cache are inference-only (no dropout key)"));
+            return Err(arg(
+                "cache input and return_cache are inference-only (no dropout key)",
+            ));
         }
         let streaming = f.cache.is_some() || f.return_cache;
         if streaming && (f.segment_ids.is_some() || f.position_ids.is_some()) {
@@ -176,7 +189,8 @@ impl MegalodonModel {
         }
         check_tokens(ids, us(cfg.vocab_size), "input_ids")?;
         if let Some(v) = f.attention_mask.and_then(host_values) {
-            let bad = (0..b).any(|r| (1..l).any(|j| v[r * l + j - 1] == 0.0 && v[r * l + j] != 0.0));
+            let bad =
+                (0..b).any(|r| (1..l).any(|j| v[r * l + j - 1] == 0.0 && v[r * l + j] != 0.0));
             if bad {
                 return Err(arg(
                     "attention_mask rows must contain a contiguous valid prefix followed by optional right padding",
@@ -233,7 +247,11 @@ impl MegalodonModel {
                 let run = checkpoint(
                     |a: &[Tensor]| match unflatten(layer, a[1..].to_vec()) {
                         Ok(blk) => vec![blk.apply(cfg, &a[0], None, &ctx).0],
-                        Err(e) => vec![rax_core::trace::apply_error(e, a[0].aval(), rax_core::CallSite::here())],
+                        Err(e) => vec![rax_core::trace::apply_error(
+                            e,
+                            a[0].aval(),
+                            rax_core::CallSite::here(),
+                        )],
                     },
                     RematPolicy::NothingSaveable,
                 );
@@ -274,7 +292,13 @@ impl MegalodonForCausalLM {
         let model = MegalodonModel::init(cfg, &k[0])?;
         let d = us(cfg.model_dim);
         let lm_head = (!cfg.share_emb).then(|| Linear {
-            weight: initialize(InitMode::Gaussian, Some(d), &k[2], &[cfg.effective_output_size(), d], cfg.param()),
+            weight: initialize(
+                InitMode::Gaussian,
+                Some(d),
+                &k[2],
+                &[cfg.effective_output_size(), d],
+                cfg.param(),
+            ),
             bias: None,
         });
         Ok(MegalodonForCausalLM { model, lm_head })
@@ -287,14 +311,16 @@ impl MegalodonForCausalLM {
         // Trace the init (no values are computed) to learn the structure, shapes and dtypes.
         let slot: std::cell::RefCell<Option<MegalodonForCausalLM>> = std::cell::RefCell::new(None);
         let mut err = None;
-        rax_core::trace::trace(&[], |_| match MegalodonForCausalLM::init(cfg, &PrngKey::new(0)) {
-            Ok(p) => {
-                *slot.borrow_mut() = Some(p);
-                vec![]
-            }
-            Err(e) => {
-                err = Some(e);
-                vec![]
+        rax_core::trace::trace(&[], |_| {
+            match MegalodonForCausalLM::init(cfg, &PrngKey::new(0)) {
+                Ok(p) => {
+                    *slot.borrow_mut() = Some(p);
+                    vec![]
+                }
+                Err(e) => {
+                    err = Some(e);
+                    vec![]
+                }
             }
         })?;
         if let Some(e) = err {
