@@ -7,9 +7,9 @@
 //!
 //! Depends on rax-core and rax-nn (`layers`).
 
-use rax_nn::layers::{causal_attention, cross_entropy, gelu_tanh, linear, rms_norm};
 use rax_core::{DType, Literal, Result, Sensitive, Tensor};
 use rax_macros::Tree;
+use rax_nn::layers::{causal_attention, cross_entropy, gelu_tanh, linear, rms_norm};
 
 /// Sizes of the LM.
 #[derive(Clone, Debug)]

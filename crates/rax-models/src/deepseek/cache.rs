@@ -7,7 +7,9 @@
 //! Depends on rax-nn and `model`.
 
 use super::config::DeepseekConfig;
-use super::model::{ffn, forward_full, head, rope_table, DeepseekParams, DeepseekState, RunOptions};
+use super::model::{
+    ffn, forward_full, head, rope_table, DeepseekParams, DeepseekState, RunOptions,
+};
 use rax_core::{DType, Error, Result, Tensor};
 use rax_macros::Tree;
 use rax_nn::layers::rms_norm;
@@ -55,9 +57,7 @@ pub fn prefill(
         .iter()
         .map(|(c, kr)| LatentCache::zeros(&mla_cfg, b, max_len, opts.compute).write(c, kr, &zero))
         .collect();
-    let last = lg
-        .slice_axis(1, pl - 1, pl)
-        .reshape(&[b, cfg.vocab_size]);
+    let last = lg.slice_axis(1, pl - 1, pl).reshape(&[b, cfg.vocab_size]);
     Ok((last, ModelCache { layers }))
 }
 

@@ -85,8 +85,12 @@ pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, Literal>> {
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| io(path, e))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
-        let dt = st_dtype(view.dtype())
-            .ok_or_else(|| io(path, format!("`{name}`: unsupported dtype {:?}", view.dtype())))?;
+        let dt = st_dtype(view.dtype()).ok_or_else(|| {
+            io(
+                path,
+                format!("`{name}`: unsupported dtype {:?}", view.dtype()),
+            )
+        })?;
         let aval = AVal::new(view.shape().to_vec(), dt);
         out.insert(name, Literal::from_bytes(&aval, view.data())?);
     }
@@ -97,7 +101,8 @@ pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, Literal>> {
 pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, Literal>) -> Result<()> {
     let mut bufs = Vec::new();
     for (n, l) in tensors {
-        let dt = to_st(l.dtype()).ok_or_else(|| io(path, format!("`{n}`: {} cannot be stored", l.dtype())))?;
+        let dt = to_st(l.dtype())
+            .ok_or_else(|| io(path, format!("`{n}`: {} cannot be stored", l.dtype())))?;
         bufs.push((n.clone(), dt, l.dims().to_vec(), l.to_bytes()));
     }
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bufs
@@ -134,7 +139,10 @@ pub fn read_dir_tensors(dir: &Path) -> Result<BTreeMap<String, Literal>> {
             let p = dir.join(f);
             for (n, l) in read_safetensors(&p)? {
                 if map.get(&n).and_then(|x| x.as_str()) != Some(f) {
-                    return Err(io(&p, format!("`{n}` is not listed for this shard in the index")));
+                    return Err(io(
+                        &p,
+                        format!("`{n}` is not listed for this shard in the index"),
+                    ));
                 }
                 all.insert(n, l);
             }
@@ -146,7 +154,10 @@ pub fn read_dir_tensors(dir: &Path) -> Result<BTreeMap<String, Literal>> {
     }
     let single = dir.join("model.safetensors");
     if !single.exists() {
-        return Err(io(dir, "neither model.safetensors nor model.safetensors.index.json"));
+        return Err(io(
+            dir,
+            "neither model.safetensors nor model.safetensors.index.json",
+        ));
     }
     read_safetensors(&single)
 }
@@ -154,7 +165,9 @@ pub fn read_dir_tensors(dir: &Path) -> Result<BTreeMap<String, Literal>> {
 /// `[r, c]` → `[c, r]` (any dtype, exact).
 fn t2(l: &Literal) -> Result<Literal> {
     let (r, c) = (l.dims()[0], l.dims()[1]);
-    let idx: Vec<usize> = (0..c).flat_map(|j| (0..r).map(move |i| i * c + j)).collect();
+    let idx: Vec<usize> = (0..c)
+        .flat_map(|j| (0..r).map(move |i| i * c + j))
+        .collect();
     Literal::new([c, r], l.data().gather_flat(&idx))
 }
 
@@ -169,10 +182,11 @@ struct Taker {
 
 impl Taker {
     fn raw(&mut self, name: &str, shape: &[usize]) -> Result<Literal> {
-        let l = self
-            .m
-            .remove(name)
-            .ok_or_else(|| ck(format!("missing tensor `{name}` (expected shape {shape:?})")))?;
+        let l = self.m.remove(name).ok_or_else(|| {
+            ck(format!(
+                "missing tensor `{name}` (expected shape {shape:?})"
+            ))
+        })?;
         if l.dims() != shape {
             return Err(ck(format!(
                 "`{name}`: stored shape {:?}, the config implies {shape:?}",
@@ -180,7 +194,10 @@ impl Taker {
             )));
         }
         if !l.dtype().is_float() {
-            return Err(ck(format!("`{name}`: stored {}, expected a float dtype", l.dtype())));
+            return Err(ck(format!(
+                "`{name}`: stored {}, expected a float dtype",
+                l.dtype()
+            )));
         }
         self.dtypes.insert(name.to_string(), l.dtype());
         Ok(l.convert(DType::F32))
@@ -196,7 +213,10 @@ impl Taker {
 
 fn experts(t: &mut Taker, pre: &str, e: usize, d: usize, i: usize) -> Result<(Tensor, Tensor)> {
     let fused = format!("{pre}.experts.gate_up_proj");
-    let (mut gu, mut dn) = (Vec::with_capacity(e * d * 2 * i), Vec::with_capacity(e * i * d));
+    let (mut gu, mut dn) = (
+        Vec::with_capacity(e * d * 2 * i),
+        Vec::with_capacity(e * i * d),
+    );
     if t.m.contains_key(&fused) {
         let a = t.raw(&fused, &[e, 2 * i, d])?;
         let b = t.raw(&format!("{pre}.experts.down_proj"), &[e, d, i])?;
@@ -242,7 +262,10 @@ pub fn load_dir(dir: &Path) -> Result<HfCheckpoint> {
 }
 
 /// Builds the parameters from HF-named tensors.
-pub fn from_tensors(cfg: DeepseekConfig, tensors: BTreeMap<String, Literal>) -> Result<HfCheckpoint> {
+pub fn from_tensors(
+    cfg: DeepseekConfig,
+    tensors: BTreeMap<String, Literal>,
+) -> Result<HfCheckpoint> {
     let mut t = Taker {
         m: tensors,
         dtypes: BTreeMap::new(),
@@ -268,9 +291,17 @@ pub fn from_tensors(cfg: DeepseekConfig, tensors: BTreeMap<String, Literal>) -> 
             q_a,
             q_a_norm,
             q_b,
-            kv_a: t.mat(&format!("{a}.kv_a_proj_with_mqa.weight"), cfg.kv_lora_rank + rope, d)?,
+            kv_a: t.mat(
+                &format!("{a}.kv_a_proj_with_mqa.weight"),
+                cfg.kv_lora_rank + rope,
+                d,
+            )?,
             kv_a_norm: Sensitive(t.vec(&format!("{a}.kv_a_layernorm.weight"), cfg.kv_lora_rank)?),
-            kv_b: t.mat(&format!("{a}.kv_b_proj.weight"), h * (nope + vd), cfg.kv_lora_rank)?,
+            kv_b: t.mat(
+                &format!("{a}.kv_b_proj.weight"),
+                h * (nope + vd),
+                cfg.kv_lora_rank,
+            )?,
             o: t.mat(&format!("{a}.o_proj.weight"), d, h * vd)?,
         };
         let m = format!("{pre}.mlp");
@@ -281,11 +312,24 @@ pub fn from_tensors(cfg: DeepseekConfig, tensors: BTreeMap<String, Literal>) -> 
             }
             let (gate_up, down) = experts(&mut t, &m, e, d, cfg.moe_intermediate_size)?;
             let shared = if cfg.n_shared_experts > 0 {
-                Some(swiglu(&mut t, &format!("{m}.shared_experts"), d, cfg.n_shared_experts * cfg.moe_intermediate_size)?)
+                Some(swiglu(
+                    &mut t,
+                    &format!("{m}.shared_experts"),
+                    d,
+                    cfg.n_shared_experts * cfg.moe_intermediate_size,
+                )?)
             } else {
                 None
             };
-            (None, Some(MoeParams { router: Sensitive(router), gate_up, down, shared }))
+            (
+                None,
+                Some(MoeParams {
+                    router: Sensitive(router),
+                    gate_up,
+                    down,
+                    shared,
+                }),
+            )
         } else {
             (Some(swiglu(&mut t, &m, d, cfg.intermediate_size)?), None)
         };
@@ -322,7 +366,11 @@ pub fn from_tensors(cfg: DeepseekConfig, tensors: BTreeMap<String, Literal>) -> 
                     extras.insert(name, v);
                 }
             }
-            _ => return Err(ck(format!("unexpected tensor `{name}` (not part of the configured model)"))),
+            _ => {
+                return Err(ck(format!(
+                    "unexpected tensor `{name}` (not part of the configured model)"
+                )))
+            }
         }
     }
     if !extras.is_empty() {
@@ -334,7 +382,12 @@ pub fn from_tensors(cfg: DeepseekConfig, tensors: BTreeMap<String, Literal>) -> 
     }
     Ok(HfCheckpoint {
         config: cfg,
-        params: DeepseekParams { embed, layers, norm, lm_head },
+        params: DeepseekParams {
+            embed,
+            layers,
+            norm,
+            lm_head,
+        },
         state: DeepseekState { biases },
         extras,
         disk_dtypes: t.dtypes,
@@ -368,12 +421,24 @@ pub fn to_tensors(
             }
             _ => put(format!("{a}.q_proj.weight"), mat(&blk.attn.q_b)?),
         }
-        put(format!("{a}.kv_a_proj_with_mqa.weight"), mat(&blk.attn.kv_a)?);
-        put(format!("{a}.kv_a_layernorm.weight"), f32l(&blk.attn.kv_a_norm.0)?);
+        put(
+            format!("{a}.kv_a_proj_with_mqa.weight"),
+            mat(&blk.attn.kv_a)?,
+        );
+        put(
+            format!("{a}.kv_a_layernorm.weight"),
+            f32l(&blk.attn.kv_a_norm.0)?,
+        );
         put(format!("{a}.kv_b_proj.weight"), mat(&blk.attn.kv_b)?);
         put(format!("{a}.o_proj.weight"), mat(&blk.attn.o)?);
-        put(format!("{pre}.input_layernorm.weight"), f32l(&blk.input_norm.0)?);
-        put(format!("{pre}.post_attention_layernorm.weight"), f32l(&blk.post_norm.0)?);
+        put(
+            format!("{pre}.input_layernorm.weight"),
+            f32l(&blk.input_norm.0)?,
+        );
+        put(
+            format!("{pre}.post_attention_layernorm.weight"),
+            f32l(&blk.post_norm.0)?,
+        );
         let m = format!("{pre}.mlp");
         let sw = |pre: &str, s: &SwiGlu, put: &mut dyn FnMut(String, Literal)| -> Result<()> {
             put(format!("{pre}.gate_proj.weight"), mat(&s.gate)?);
@@ -387,7 +452,10 @@ pub fn to_tensors(
         if let Some(mo) = &blk.moe {
             put(format!("{m}.gate.weight"), mat(&mo.router.0)?);
             if cfg.variant == Variant::V3 {
-                let b = st.biases.get(bi).ok_or_else(|| ck(format!("no correction bias for layer {li}")))?;
+                let b = st
+                    .biases
+                    .get(bi)
+                    .ok_or_else(|| ck(format!("no correction bias for layer {li}")))?;
                 put(format!("{m}.gate.e_score_correction_bias"), f32l(b)?);
                 bi += 1;
             }
@@ -404,8 +472,14 @@ pub fn to_tensors(
                     g.extend_from_slice(&blockj[r * i2..r * i2 + i]);
                     u.extend_from_slice(&blockj[r * i2 + i..(r + 1) * i2]);
                 }
-                put(format!("{m}.experts.{j}.gate_proj.weight"), t2(&Literal::from_vec([d, i], g)?)?);
-                put(format!("{m}.experts.{j}.up_proj.weight"), t2(&Literal::from_vec([d, i], u)?)?);
+                put(
+                    format!("{m}.experts.{j}.gate_proj.weight"),
+                    t2(&Literal::from_vec([d, i], g)?)?,
+                );
+                put(
+                    format!("{m}.experts.{j}.up_proj.weight"),
+                    t2(&Literal::from_vec([d, i], u)?)?,
+                );
                 let dj = Literal::from_vec([i, d], ds[j * i * d..(j + 1) * i * d].to_vec())?;
                 put(format!("{m}.experts.{j}.down_proj.weight"), t2(&dj)?);
             }
@@ -442,7 +516,10 @@ pub fn save_dir(
     let cfg_text = serde_json::to_string_pretty(&serde_json::Value::Object(cfg.raw.clone()))
         .map_err(|e| io(dir, e))?;
     std::fs::write(dir.join("config.json"), cfg_text + "\n").map_err(|e| io(dir, e))?;
-    let total: usize = all.values().map(|l| l.numel() * l.dtype().size_bytes()).sum();
+    let total: usize = all
+        .values()
+        .map(|l| l.numel() * l.dtype().size_bytes())
+        .sum();
     match max_shard_bytes {
         Some(max) if total > max => {
             let mut shards: Vec<BTreeMap<String, Literal>> = vec![BTreeMap::new()];
@@ -481,6 +558,14 @@ impl HfCheckpoint {
     pub fn save(&self, dir: &Path, max_shard_bytes: Option<usize>) -> Result<()> {
         let dts = self.disk_dtypes.clone();
         let f = move |n: &str| dts.get(n).copied().unwrap_or(DType::F32);
-        save_dir(dir, &self.config, &self.params, &self.state, &self.extras, &f, max_shard_bytes)
+        save_dir(
+            dir,
+            &self.config,
+            &self.params,
+            &self.state,
+            &self.extras,
+            &f,
+            max_shard_bytes,
+        )
     }
 }

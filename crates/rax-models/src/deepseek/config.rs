@@ -312,7 +312,11 @@ impl DeepseekConfig {
                     "unknown or unsupported field (rax refuses fields it does not implement)",
                 ));
             }
-            let v3_only = ["rope_interleave", "num_nextn_predict_layers", "num_mtp_layers"];
+            let v3_only = [
+                "rope_interleave",
+                "num_nextn_predict_layers",
+                "num_mtp_layers",
+            ];
             let v2_only = ["mlp_bias"];
             if (variant == Variant::V2 && v3_only.contains(&k.as_str()))
                 || (variant == Variant::V3 && v2_only.contains(&k.as_str()))
@@ -342,7 +346,9 @@ impl DeepseekConfig {
             qk_rope_head_dim: f.usize("qk_rope_head_dim", Some(64))?,
             qk_nope_head_dim: f.usize("qk_nope_head_dim", Some(128))?,
             v_head_dim: f.usize("v_head_dim", Some(128))?,
-            n_group: f.opt_usize("n_group", if v3 { Some(8) } else { None })?.unwrap_or(1),
+            n_group: f
+                .opt_usize("n_group", if v3 { Some(8) } else { None })?
+                .unwrap_or(1),
             topk_group: f
                 .opt_usize("topk_group", if v3 { Some(4) } else { None })?
                 .unwrap_or(1),
@@ -376,7 +382,10 @@ impl DeepseekConfig {
         }
         let act = f.str("hidden_act", "silu")?;
         if act != "silu" {
-            return Err(cfg_err("hidden_act", format!("`{act}` is not supported (silu)")));
+            return Err(cfg_err(
+                "hidden_act",
+                format!("`{act}` is not supported (silu)"),
+            ));
         }
         for k in ["attention_bias", "mlp_bias"] {
             if f.bool(k, false)? {
@@ -384,32 +393,65 @@ impl DeepseekConfig {
             }
         }
         if f.f64("attention_dropout", 0.0)? != 0.0 {
-            return Err(cfg_err("attention_dropout", "dropout is not supported (0.0)"));
+            return Err(cfg_err(
+                "attention_dropout",
+                "dropout is not supported (0.0)",
+            ));
         }
         if f.usize("pretraining_tp", Some(1))? != 1 {
             return Err(cfg_err("pretraining_tp", "must be 1"));
         }
         if f.usize("moe_layer_freq", Some(1))? != 1 {
-            return Err(cfg_err("moe_layer_freq", "must be 1 (every layer after the dense ones is MoE)"));
+            return Err(cfg_err(
+                "moe_layer_freq",
+                "must be 1 (every layer after the dense ones is MoE)",
+            ));
         }
         if let Some(h) = f.opt_usize("head_dim", None)? {
             if h != self.qk_rope_head_dim {
-                return Err(cfg_err("head_dim", format!("must equal qk_rope_head_dim {}", self.qk_rope_head_dim)));
+                return Err(cfg_err(
+                    "head_dim",
+                    format!("must equal qk_rope_head_dim {}", self.qk_rope_head_dim),
+                ));
             }
         }
         if let Some(h) = f.opt_usize("qk_head_dim", None)? {
             if h != self.qk_nope_head_dim + self.qk_rope_head_dim {
-                return Err(cfg_err("qk_head_dim", "must equal qk_nope_head_dim + qk_rope_head_dim"));
+                return Err(cfg_err(
+                    "qk_head_dim",
+                    "must equal qk_nope_head_dim + qk_rope_head_dim",
+                ));
             }
         }
-        let scoring = f.str("scoring_func", if self.variant == Variant::V3 { "sigmoid" } else { "softmax" })?;
-        let want = if self.variant == Variant::V3 { "sigmoid" } else { "softmax" };
+        let scoring = f.str(
+            "scoring_func",
+            if self.variant == Variant::V3 {
+                "sigmoid"
+            } else {
+                "softmax"
+            },
+        )?;
+        let want = if self.variant == Variant::V3 {
+            "sigmoid"
+        } else {
+            "softmax"
+        };
         if scoring != want {
-            return Err(cfg_err("scoring_func", format!("`{scoring}` differs from transformers' {want} for this model_type")));
+            return Err(cfg_err(
+                "scoring_func",
+                format!("`{scoring}` differs from transformers' {want} for this model_type"),
+            ));
         }
         match (self.variant, self.topk_method.as_str()) {
-            (Variant::V3, "noaux_tc") | (Variant::V2, "greedy") | (Variant::V2, "group_limited_greedy") => {}
-            (_, m) => return Err(cfg_err("topk_method", format!("`{m}` is not supported for this model_type"))),
+            (Variant::V3, "noaux_tc")
+            | (Variant::V2, "greedy")
+            | (Variant::V2, "group_limited_greedy") => {}
+            (_, m) => {
+                return Err(cfg_err(
+                    "topk_method",
+                    format!("`{m}` is not supported for this model_type"),
+                ))
+            }
         }
         if self.variant == Variant::V2 && self.norm_topk_prob {
             return Err(cfg_err(
@@ -421,16 +463,32 @@ impl DeepseekConfig {
         let moe = self.first_k_dense_replace < self.num_hidden_layers && e > 0;
         if moe {
             let grouped = self.variant == Variant::V3 || self.topk_method == "group_limited_greedy";
-            if grouped && (self.n_group == 0 || e % self.n_group != 0 || self.topk_group > self.n_group || self.topk_group == 0) {
+            if grouped
+                && (self.n_group == 0
+                    || e % self.n_group != 0
+                    || self.topk_group > self.n_group
+                    || self.topk_group == 0)
+            {
                 return Err(cfg_err("n_group", format!("n_routed_experts {e} must divide into n_group {} groups, 1 <= topk_group {} <= n_group", self.n_group, self.topk_group)));
             }
-            let reachable = if grouped { self.topk_group * (e / self.n_group.max(1)) } else { e };
+            let reachable = if grouped {
+                self.topk_group * (e / self.n_group.max(1))
+            } else {
+                e
+            };
             if self.num_experts_per_tok == 0 || self.num_experts_per_tok > reachable {
-                return Err(cfg_err("num_experts_per_tok", format!("must be in 1..={reachable} (experts in the kept groups)")));
+                return Err(cfg_err(
+                    "num_experts_per_tok",
+                    format!("must be in 1..={reachable} (experts in the kept groups)"),
+                ));
             }
         }
-        if self.qk_rope_head_dim % 2 != 0 || self.num_attention_heads == 0 || self.hidden_size == 0 {
-            return Err(cfg_err("qk_rope_head_dim", "must be even, with non-zero heads and hidden size"));
+        if self.qk_rope_head_dim % 2 != 0 || self.num_attention_heads == 0 || self.hidden_size == 0
+        {
+            return Err(cfg_err(
+                "qk_rope_head_dim",
+                "must be even, with non-zero heads and hidden size",
+            ));
         }
         Ok(())
     }

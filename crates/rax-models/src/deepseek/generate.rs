@@ -54,12 +54,19 @@ impl DeepseekLm {
         if d.len() != 2 || d[1] < min_len || tokens.dtype() != DType::I32 {
             return Err(Error::arg(
                 "deepseek",
-                format!("tokens must be int32 [batch, len >= {min_len}], got {} {:?}", tokens.dtype(), d),
+                format!(
+                    "tokens must be int32 [batch, len >= {min_len}], got {} {:?}",
+                    tokens.dtype(),
+                    d
+                ),
             ));
         }
         let v = self.config.vocab_size as i32;
         if let Some(bad) = tokens.as_slice::<i32>()?.iter().find(|&&x| x < 0 || x >= v) {
-            return Err(Error::arg("deepseek", format!("token id {bad} is outside 0..{v}")));
+            return Err(Error::arg(
+                "deepseek",
+                format!("token id {bad} is outside 0..{v}"),
+            ));
         }
         Ok(())
     }
@@ -112,7 +119,14 @@ impl DeepseekLm {
             |tok, key, cache| {
                 let p = Tensor::scalar_of(pos as f64, DType::I32);
                 pos += 1;
-                step.call(&(params.clone(), state.clone(), cache, tok.clone(), key.clone(), p))
+                step.call(&(
+                    params.clone(),
+                    state.clone(),
+                    cache,
+                    tok.clone(),
+                    key.clone(),
+                    p,
+                ))
             },
         )
     }
@@ -134,8 +148,12 @@ impl CausalLm for DeepseekLm {
         let f = rt.try_jit(move |(p, s, t): &(DeepseekParams, DeepseekState, Tensor)| {
             logits(&cfg, &ro, p, s, t)
         });
-        f.call(&(self.params.clone(), self.state.clone(), Tensor::from_literal(tokens.clone())))?
-            .to_literal()
+        f.call(&(
+            self.params.clone(),
+            self.state.clone(),
+            Tensor::from_literal(tokens.clone()),
+        ))?
+        .to_literal()
     }
     fn loss(&self, rt: &Runtime, tokens: &Literal) -> Result<f64> {
         self.check_tokens(tokens, 2)?;
@@ -143,7 +161,11 @@ impl CausalLm for DeepseekLm {
         let f = rt.try_jit(move |(p, s, t): &(DeepseekParams, DeepseekState, Tensor)| {
             Ok(loss_and_stats(&cfg, &ro, p, s, t)?.0)
         });
-        let l = f.call(&(self.params.clone(), self.state.clone(), Tensor::from_literal(tokens.clone())))?;
+        let l = f.call(&(
+            self.params.clone(),
+            self.state.clone(),
+            Tensor::from_literal(tokens.clone()),
+        ))?;
         Ok(l.to_f64_vec()?.first().copied().unwrap_or(f64::NAN))
     }
     fn generate(&self, rt: &Runtime, prompt: &Literal, opts: &GenerateOptions) -> Result<Literal> {

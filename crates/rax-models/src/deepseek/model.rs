@@ -97,7 +97,11 @@ impl HostRng {
 
 impl DeepseekParams {
     /// Fresh f32 parameters: matrices ~ N(0, std), norm scales 1; and zero biases.
-    pub fn init(cfg: &DeepseekConfig, seed: u64, std: f64) -> Result<(DeepseekParams, DeepseekState)> {
+    pub fn init(
+        cfg: &DeepseekConfig,
+        seed: u64,
+        std: f64,
+    ) -> Result<(DeepseekParams, DeepseekState)> {
         let mut rng = HostRng(seed);
         let mut normal = |s: &[usize]| rng.tensor(s, std);
         let d = cfg.hidden_size;
@@ -113,7 +117,10 @@ impl DeepseekParams {
                 }
                 (None, Some(MoeParams::init(&moe_cfg, &mut normal)?))
             } else {
-                (Some(SwiGlu::init(d, cfg.intermediate_size, &mut normal)?), None)
+                (
+                    Some(SwiGlu::init(d, cfg.intermediate_size, &mut normal)?),
+                    None,
+                )
             };
             layers.push(Block {
                 input_norm: ones(d),

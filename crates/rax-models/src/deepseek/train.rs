@@ -15,13 +15,15 @@
 
 use super::config::DeepseekConfig;
 use super::model::{loss_and_stats, DeepseekParams, DeepseekState, RunOptions};
-use rax_core::tree::{leaves_with_paths, unflatten};
 use rax_core::autodiff::value_and_grad_with_aux;
+use rax_core::tree::{leaves_with_paths, unflatten};
 use rax_core::{DType, Error, Result, Tensor};
 use rax_macros::Tree;
 use rax_nn::moe_aux;
 use rax_optim::combine::Chain;
-use rax_optim::{adamw, apply_updates, chain, clip_by_global_norm, global_norm, lion, warmup_cosine};
+use rax_optim::{
+    adamw, apply_updates, chain, clip_by_global_norm, global_norm, lion, warmup_cosine,
+};
 use rax_optim::{GradientTransformation, State};
 use rax_runtime::Runtime;
 use std::sync::Arc;
@@ -89,8 +91,16 @@ impl std::fmt::Debug for TrainConfig {
         write!(
             f,
             "TrainConfig(lr {} warmup {} total {} {:?} wd {} clip {} z {} {:?} γ {} {:?} hook {})",
-            self.peak_lr, self.warmup_steps, self.total_steps, self.optimizer, self.weight_decay,
-            self.clip_norm, self.z_loss, self.balance, self.bias_update_rate, self.run,
+            self.peak_lr,
+            self.warmup_steps,
+            self.total_steps,
+            self.optimizer,
+            self.weight_decay,
+            self.clip_norm,
+            self.z_loss,
+            self.balance,
+            self.bias_update_rate,
+            self.run,
             self.weight_hook.is_some()
         )
     }
@@ -118,10 +128,21 @@ impl TrainConfig {
 
     /// The optimizer chain: clip, then AdamW/Lion under the schedule.
     pub fn optimizer_chain(&self) -> Chain {
-        let s = warmup_cosine(self.peak_lr, self.warmup_steps, self.total_steps.max(self.warmup_steps + 1), self.end_lr);
+        let s = warmup_cosine(
+            self.peak_lr,
+            self.warmup_steps,
+            self.total_steps.max(self.warmup_steps + 1),
+            self.end_lr,
+        );
         match self.optimizer {
-            Optimizer::AdamW => chain((clip_by_global_norm(self.clip_norm), adamw(s, self.weight_decay))),
-            Optimizer::Lion => chain((clip_by_global_norm(self.clip_norm), lion(s, self.weight_decay))),
+            Optimizer::AdamW => chain((
+                clip_by_global_norm(self.clip_norm),
+                adamw(s, self.weight_decay),
+            )),
+            Optimizer::Lion => chain((
+                clip_by_global_norm(self.clip_norm),
+                lion(s, self.weight_decay),
+            )),
         }
     }
 }
@@ -171,10 +192,21 @@ pub fn train_step(
     let b = tokens.dims().first().copied().unwrap_or(1);
     let t = tokens.dims().get(1).copied().unwrap_or(1);
     let biases = st.biases.clone();
-    let lossf = |p: &DeepseekParams| -> (Tensor, (Tensor, Tensor, Tensor, Vec<Tensor>, Vec<Tensor>, Vec<Tensor>)) {
+    let lossf = |p: &DeepseekParams| -> (
+        Tensor,
+        (
+            Tensor,
+            Tensor,
+            Tensor,
+            Vec<Tensor>,
+            Vec<Tensor>,
+            Vec<Tensor>,
+        ),
+    ) {
         let p = match &tc.weight_hook {
             Some(h) => {
-                let leaves: Vec<Tensor> = leaves_with_paths(p).iter().map(|(n, x)| h(n, x)).collect();
+                let leaves: Vec<Tensor> =
+                    leaves_with_paths(p).iter().map(|(n, x)| h(n, x)).collect();
                 match unflatten(p, leaves) {
                     Ok(q) => q,
                     Err(_) => p.clone(),
@@ -185,8 +217,15 @@ pub fn train_step(
         let (ce, stats) = match loss_and_stats(cfg, &tc.run, &p, &biases, tokens) {
             Ok(x) => x,
             Err(e) => {
-                let bad = rax_core::trace::apply_error(e, rax_core::AVal::scalar(DType::F32), rax_core::CallSite::here());
-                return (bad.clone(), (bad.clone(), bad.clone(), bad, vec![], vec![], vec![]));
+                let bad = rax_core::trace::apply_error(
+                    e,
+                    rax_core::AVal::scalar(DType::F32),
+                    rax_core::CallSite::here(),
+                );
+                return (
+                    bad.clone(),
+                    (bad.clone(), bad.clone(), bad, vec![], vec![], vec![]),
+                );
             }
         };
         let zero = || Tensor::scalar_of(0.0, DType::F32);
@@ -198,7 +237,9 @@ pub fn train_step(
                 + match tc.balance {
                     Balance::None => zero(),
                     Balance::Switch(_) => moe_aux::switch_balance_loss(&s.scores, &s.indices),
-                    Balance::Sequence(_) => moe_aux::sequence_balance_loss(&s.scores, &s.indices, b),
+                    Balance::Sequence(_) => {
+                        moe_aux::sequence_balance_loss(&s.scores, &s.indices, b)
+                    }
                 };
             load.push(s.counts());
             dropped.push(s.dropped_fraction());
@@ -211,10 +252,14 @@ pub fn train_step(
         let total = &ce + &(&z * tc.z_loss) + &bal * bc;
         (total, (ce, z, bal, load, dropped, ent))
     };
-    let ((total, (ce, z, bal, counts, dropped, ent)), grads) = value_and_grad_with_aux(lossf)(&st.params)?;
+    let ((total, (ce, z, bal, counts, dropped, ent)), grads) =
+        value_and_grad_with_aux(lossf)(&st.params)?;
     let leaves = rax_core::tree::flatten(&grads);
     let gnorm = global_norm(&leaves);
-    let mut flags: Vec<Tensor> = leaves.iter().map(|g| g.is_finite().all(&(0..g.rank()).collect::<Vec<_>>())).collect();
+    let mut flags: Vec<Tensor> = leaves
+        .iter()
+        .map(|g| g.is_finite().all(&(0..g.rank()).collect::<Vec<_>>()))
+        .collect();
     flags.push(total.is_finite());
     let finite = Tensor::stack(&flags, 0);
     let ok = finite.all(&[0]);
@@ -222,7 +267,13 @@ pub fn train_step(
     let new_params = apply_updates(&st.params, &updates)?;
     let keep = |a: &DeepseekParams, b: &DeepseekParams| -> Result<DeepseekParams> {
         let (la, lb) = (rax_core::tree::flatten(a), rax_core::tree::flatten(b));
-        unflatten(a, la.iter().zip(&lb).map(|(x, y)| Tensor::select(&ok, x, y)).collect())
+        unflatten(
+            a,
+            la.iter()
+                .zip(&lb)
+                .map(|(x, y)| Tensor::select(&ok, x, y))
+                .collect(),
+        )
     };
     let params = keep(&new_params, &st.params)?;
     let opt_state = State::select(&ok, &new_opt, &st.opt)?;
@@ -233,7 +284,9 @@ pub fn train_step(
                 .biases
                 .iter()
                 .zip(&counts)
-                .map(|(bb, c)| Tensor::select(&ok, &moe_aux::update_bias(bb, c, tc.bias_update_rate), bb))
+                .map(|(bb, c)| {
+                    Tensor::select(&ok, &moe_aux::update_bias(bb, c, tc.bias_update_rate), bb)
+                })
                 .collect(),
         }
     } else {
@@ -242,8 +295,22 @@ pub fn train_step(
     let a = (b * t.saturating_sub(1)).max(1) as f64 * cfg.num_experts_per_tok as f64;
     let load = counts.iter().map(|c| c * (1.0 / a)).collect();
     Ok((
-        TrainState { params, opt: opt_state, biases },
-        StepMetrics { ce, total, z_loss: z, balance: bal, grad_norm: gnorm, finite, load, dropped, entropy: ent },
+        TrainState {
+            params,
+            opt: opt_state,
+            biases,
+        },
+        StepMetrics {
+            ce,
+            total,
+            z_loss: z,
+            balance: bal,
+            grad_norm: gnorm,
+            finite,
+            load,
+            dropped,
+            entropy: ent,
+        },
     ))
 }
 
@@ -279,13 +346,26 @@ impl Trainer {
     ) -> Result<(Trainer, TrainState)> {
         let opt = tc.optimizer_chain();
         let opt_state = opt.init(&params)?;
-        let leaf_names = leaves_with_paths(&params).into_iter().map(|(n, _)| n).collect();
-        let state = rt.put_tree(&TrainState { params, opt: opt_state, biases })?;
+        let leaf_names = leaves_with_paths(&params)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        let state = rt.put_tree(&TrainState {
+            params,
+            opt: opt_state,
+            biases,
+        })?;
         let (cfg, tc) = (cfg.clone(), tc.clone());
         let jit = rt
             .try_jit(move |(s, tok): &(TrainState, Tensor)| train_step(&cfg, &tc, &opt, s, tok))
             .donate_args(&[0]);
-        Ok((Trainer { step: Box::new(move |x| jit.call(x)), leaf_names }, state))
+        Ok((
+            Trainer {
+                step: Box::new(move |x| jit.call(x)),
+                leaf_names,
+            },
+            state,
+        ))
     }
 
     /// One step on int32 `tokens [B, T]`.
@@ -299,11 +379,20 @@ impl Trainer {
                 .unwrap_or_else(|| "the loss".to_string())
         });
         let one = |t: &Tensor| -> Result<f64> {
-            t.to_f64_vec()?.first().copied().ok_or_else(|| Error::arg("train", "empty metric"))
+            t.to_f64_vec()?
+                .first()
+                .copied()
+                .ok_or_else(|| Error::arg("train", "empty metric"))
         };
         Ok((
             s,
-            StepReport { ce: one(&m.ce)?, total: one(&m.total)?, grad_norm: one(&m.grad_norm)?, skipped, metrics: m },
+            StepReport {
+                ce: one(&m.ce)?,
+                total: one(&m.total)?,
+                grad_norm: one(&m.grad_norm)?,
+                skipped,
+                metrics: m,
+            },
         ))
     }
 }
