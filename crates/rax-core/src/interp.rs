@@ -62,10 +62,18 @@ pub fn eval_graph_arc(g: &Graph, inputs: &[Arc<Literal>]) -> Result<Vec<Literal>
             })
             .collect::<Result<_>>()?;
         let refs: Vec<&Literal> = ins.iter().map(|l| &**l).collect();
-        let outs = crate::prim::eval(&node.op, &refs).map_err(|e| match node.site {
+        let with_site = |e: Error| match node.site {
             Some(s) => e.with_site(s),
             None => e,
-        })?;
+        };
+        for v in &node.outputs {
+            crate::limits::check_alloc(crate::prim::op_name(&node.op), g.aval(*v))
+                .map_err(with_site)?;
+        }
+        let outs = crate::prim::eval(&node.op, &refs).map_err(with_site)?;
+        if crate::debug_nans::enabled() {
+            crate::debug_nans::check(&node.op, &outs, node.site)?;
+        }
         drop(ins);
         for v in &node.inputs {
             if last_use[v.index()] == i {

@@ -7,11 +7,13 @@
 #![warn(missing_docs)]
 
 pub mod autodiff;
+pub mod debug_nans;
 pub mod dtype;
 pub mod error;
 pub mod float8;
 pub mod interp;
 pub mod ir;
+pub mod limits;
 pub mod literal;
 pub mod lower;
 pub mod policy;

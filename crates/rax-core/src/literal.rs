@@ -183,14 +183,16 @@ impl Literal {
     /// A literal from a shape and data; errors if the element count does not match.
     pub fn new(shape: impl Into<Shape>, data: Data) -> Result<Literal> {
         let shape = shape.into();
-        if shape.numel() != data.len() {
+        let Some(n) = shape.checked_numel() else {
             return Err(Error::data(
                 "Literal::new",
-                format!(
-                    "shape {shape} needs {} elements, got {}",
-                    shape.numel(),
-                    data.len()
-                ),
+                format!("shape {shape} has more than 2^64 elements (the element count overflows)"),
+            ));
+        };
+        if n != data.len() {
+            return Err(Error::data(
+                "Literal::new",
+                format!("shape {shape} needs {n} elements, got {}", data.len()),
             ));
         }
         Ok(Literal { shape, data })
@@ -215,6 +217,21 @@ impl Literal {
             shape: aval.shape.clone(),
             data: Data::zeros(aval.dtype, aval.shape.numel()),
         }
+    }
+
+    /// Zeros of an abstract value, or an error naming `op` and the byte count when the array
+    /// is too large to allocate (see [`crate::limits`]).
+    pub fn try_zeros(op: &str, aval: &AVal) -> Result<Literal> {
+        crate::limits::check_alloc(op, aval)?;
+        Ok(Literal::zeros(aval))
+    }
+
+    /// A literal filled with `value`, or an error naming `op` when the array is too large to
+    /// allocate or when the dtype cannot represent `value` exactly (see [`exact_scalar`]).
+    pub fn try_full(op: &str, aval: &AVal, value: f64) -> Result<Literal> {
+        exact_scalar(op, value, aval.dtype)?;
+        crate::limits::check_alloc(op, aval)?;
+        Ok(Literal::full(aval, value))
     }
 
     /// A literal of a dtype from f64 values (rounded to the dtype as a convert would).
@@ -337,12 +354,17 @@ impl Literal {
 
     /// A literal from little-endian bytes; errors if the byte count does not fit the shape.
     pub fn from_bytes(aval: &AVal, bytes: &[u8]) -> Result<Literal> {
-        let n = aval.shape.numel();
         let w = aval.dtype.size_bytes();
-        if bytes.len() != n * w {
+        let Some(need) = aval.shape.checked_bytes(aval.dtype) else {
             return Err(Error::data(
                 "Literal::from_bytes",
-                format!("{aval} needs {} bytes, got {}", n * w, bytes.len()),
+                format!("{aval} has more than 2^64 bytes (the size overflows)"),
+            ));
+        };
+        if bytes.len() != need {
+            return Err(Error::data(
+                "Literal::from_bytes",
+                format!("{aval} needs {need} bytes, got {}", bytes.len()),
             ));
         }
         macro_rules! rd {
@@ -381,6 +403,37 @@ impl Literal {
         };
         Literal::new(aval.shape.clone(), data)
     }
+}
+
+/// Checks that a Rust scalar keeps its value in `dtype`: for an integer dtype it must be a
+/// finite whole number in the dtype's range, for bool 0 or 1. Floating dtypes take any value
+/// (rounding to the nearest representable value is their ordinary semantics). rax never
+/// promotes implicitly, so `i32_tensor + 0.5` is this error rather than adding 0.
+pub fn exact_scalar(op: &str, value: f64, dtype: DType) -> Result<()> {
+    let range = match dtype {
+        DType::Bool => Some((0.0, 1.0)),
+        DType::I8 => Some((i8::MIN as f64, i8::MAX as f64)),
+        DType::U8 => Some((0.0, u8::MAX as f64)),
+        DType::I32 => Some((i32::MIN as f64, i32::MAX as f64)),
+        DType::U32 => Some((0.0, u32::MAX as f64)),
+        // 2^63 is the first f64 above i64::MAX.
+        DType::I64 => Some((i64::MIN as f64, 9.223372036854775e18)),
+        _ => None,
+    };
+    if let Some((lo, hi)) = range {
+        let ok = value.is_finite() && value.fract() == 0.0 && value >= lo && value <= hi;
+        if !ok {
+            return Err(Error::arg(
+                op,
+                format!(
+                    "the Rust scalar {value:?} cannot be represented exactly in {dtype} \
+                     (whole numbers in [{lo}, {hi}]); rax does not promote implicitly, \
+                     cast the tensor to a float dtype or pass a value of its dtype"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn f64_to_int<T>(x: f64, min: f64, max: f64, cast: impl Fn(f64) -> T) -> T {

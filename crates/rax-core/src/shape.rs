@@ -32,16 +32,45 @@ impl Shape {
         self.0.len()
     }
 
-    /// Number of elements (1 for a scalar, 0 if any dimension is 0).
-    pub fn numel(&self) -> usize {
-        self.0.iter().product()
+    /// Number of elements (1 for a scalar, 0 if any dimension is 0), or `None` when the
+    /// product overflows `usize`. A zero dimension anywhere makes the count 0 even when the
+    /// other dimensions' product would overflow.
+    pub fn checked_numel(&self) -> Option<usize> {
+        if self.0.contains(&0) {
+            return Some(0);
+        }
+        self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
-    /// Row-major strides in elements.
+    /// Number of elements, saturating at `usize::MAX` (never panics, never wraps). Every
+    /// shape that reaches a kernel or a plugin has been checked by
+    /// [`crate::limits::check_aval`], so there the value is exact; use
+    /// [`Shape::try_numel`] where a shape comes straight from the user.
+    pub fn numel(&self) -> usize {
+        self.checked_numel().unwrap_or(usize::MAX)
+    }
+
+    /// Number of elements, or an error naming the op and the shape when it overflows.
+    pub fn try_numel(&self, op: &str) -> crate::error::Result<usize> {
+        self.checked_numel().ok_or_else(|| {
+            crate::error::Error::arg(
+                op,
+                format!("shape {self:?} has more than 2^64 elements (the element count overflows)"),
+            )
+        })
+    }
+
+    /// Size in bytes of an array of this shape and dtype, or `None` on overflow.
+    pub fn checked_bytes(&self, dtype: DType) -> Option<usize> {
+        self.checked_numel()?.checked_mul(dtype.size_bytes())
+    }
+
+    /// Row-major strides in elements (saturating; exact for any shape whose element count
+    /// fits in `usize`).
     pub fn strides(&self) -> Vec<usize> {
         let mut s = vec![1usize; self.0.len()];
         for i in (0..self.0.len().saturating_sub(1)).rev() {
-            s[i] = s[i + 1] * self.0[i + 1];
+            s[i] = s[i + 1].saturating_mul(self.0[i + 1]);
         }
         s
     }
@@ -165,5 +194,22 @@ mod tests {
         assert_eq!(Shape::scalar().numel(), 1);
         assert_eq!(Shape::new(vec![3, 0]).numel(), 0);
         assert_eq!(format!("{}", AVal::new([2, 3], DType::F32)), "f32[2, 3]");
+    }
+
+    #[test]
+    fn numel_overflow_is_detected_not_wrapped() {
+        let big = Shape::new(vec![1 << 40, 1 << 40]);
+        assert_eq!(big.checked_numel(), None);
+        assert_eq!(big.numel(), usize::MAX);
+        assert!(big.try_numel("zeros").is_err());
+        assert_eq!(
+            Shape::new(vec![0, 1 << 40, 1 << 40]).checked_numel(),
+            Some(0)
+        );
+        assert_eq!(
+            Shape::new(vec![1, 1 << 40, 1 << 40]).strides()[0],
+            usize::MAX
+        );
+        assert_eq!(Shape::new(vec![1 << 62]).checked_bytes(DType::F32), None);
     }
 }

@@ -99,8 +99,13 @@ enum Inner {
     Poison {
         aval: AVal,
         error: Error,
+        /// When the error arose (a per-process counter): an op with several poisoned
+        /// operands propagates the earliest error, so the first failure is never overwritten.
+        seq: u64,
     },
 }
+
+static NEXT_POISON: AtomicU64 = AtomicU64::new(1);
 
 /// An array value: concrete (eager) or traced. Cheap to clone.
 #[derive(Clone)]
@@ -111,7 +116,7 @@ impl fmt::Debug for Tensor {
         match &*self.0 {
             Inner::Traced { value, aval, .. } => write!(f, "Tensor(traced v{} {aval})", value.0),
             Inner::Concrete(a) => write!(f, "Tensor(concrete {})", a.aval()),
-            Inner::Poison { aval, error } => write!(f, "Tensor(error {aval}: {error})"),
+            Inner::Poison { aval, error, .. } => write!(f, "Tensor(error {aval}: {error})"),
         }
     }
 }
@@ -134,7 +139,19 @@ impl Tensor {
 
     /// A tensor that carries an error (what an op returns when its typing rule fails).
     pub fn poison(aval: AVal, error: Error) -> Tensor {
-        Tensor(Rc::new(Inner::Poison { aval, error }))
+        let seq = NEXT_POISON.fetch_add(1, Ordering::Relaxed);
+        Tensor(Rc::new(Inner::Poison { aval, error, seq }))
+    }
+
+    /// The earliest error among poisoned tensors, with its sequence number.
+    fn first_poison(ts: &[&Tensor]) -> Option<(Error, u64)> {
+        ts.iter()
+            .filter_map(|t| match &*t.0 {
+                Inner::Poison { error, seq, .. } => Some((error, *seq)),
+                _ => None,
+            })
+            .min_by_key(|(_, s)| *s)
+            .map(|(e, s)| (e.clone(), s))
     }
 
     /// Shape and dtype.
@@ -239,18 +256,29 @@ pub fn apply(op: Op, inputs: &[&Tensor], site: CallSite) -> Vec<Tensor> {
     match try_apply(&op, inputs, site) {
         Ok(v) => v,
         Err(e) => {
-            // Propagate an operand's error as is; otherwise this op's error, with its call site.
-            let e = e.with_site(site);
+            // Propagate the earliest operand error as is (poison never cascades into a newer
+            // error); otherwise this op's error, with its call site.
             let n = crate::prim::num_outputs(&op, inputs.len());
             let aval = inputs
                 .first()
                 .map(|t| t.aval())
                 .unwrap_or_else(|| AVal::scalar(DType::F32));
-            if !inputs.iter().any(|t| t.error().is_some()) {
-                record_error(&e);
-            }
+            let (e, seq) = match Tensor::first_poison(inputs) {
+                Some(p) => p,
+                None => {
+                    let e = e.with_site(site);
+                    record_error(&e);
+                    (e, NEXT_POISON.fetch_add(1, Ordering::Relaxed))
+                }
+            };
             (0..n)
-                .map(|_| Tensor::poison(aval.clone(), e.clone()))
+                .map(|_| {
+                    Tensor(Rc::new(Inner::Poison {
+                        aval: aval.clone(),
+                        error: e.clone(),
+                        seq,
+                    }))
+                })
                 .collect()
         }
     }
@@ -340,8 +368,14 @@ fn eager(op: &Op, inputs: &[&Tensor], out_avals: &[AVal]) -> Result<Vec<Tensor>>
             Inner::Poison { error, .. } => return Err(error.clone()),
         }
     }
+    for a in out_avals {
+        crate::limits::check_alloc(crate::prim::op_name(op), a)?;
+    }
     let refs: Vec<&Literal> = lits.iter().map(|l| &**l).collect();
     let outs = crate::prim::eval(op, &refs)?;
+    if crate::debug_nans::enabled() {
+        crate::debug_nans::check(op, &outs, None)?;
+    }
     debug_assert_eq!(outs.len(), out_avals.len());
     Ok(outs.into_iter().map(Tensor::from_literal).collect())
 }
@@ -452,7 +486,9 @@ where
     let outs = f(&args);
     // Resolve outputs while the builder is still active (so captures/constants are recorded).
     let mut out_vals = Vec::with_capacity(outs.len());
-    let mut first_err: Option<Error> = None;
+    let out_refs: Vec<&Tensor> = outs.iter().collect();
+    let mut first_err: Option<Error> = Tensor::first_poison(&out_refs).map(|(e, _)| e);
+    drop(out_refs);
     for t in &outs {
         match value_in(&b, t, CallSite::here()) {
             Ok(v) => out_vals.push(v),

@@ -106,11 +106,15 @@ pub trait GradientTransformation {
         self.init_flat(&leaves, &LeafMeta::of(params))
     }
 
-    /// Transforms a gradient tree (same structure as the parameters).
+    /// Transforms a gradient tree (same structure, shapes and dtypes' kind as the
+    /// parameters). A gradient leaf whose shape differs from its parameter's is an error
+    /// naming the leaf path (never a silent broadcast of the parameter).
+    #[track_caller]
     fn update<P: Tree>(&self, grads: &P, state: State, params: Option<&P>) -> Result<(P, State)>
     where
         Self: Sized,
     {
+        let site = rax_core::CallSite::here();
         let g = rax_core::tree::flatten(grads);
         let (meta, p) = match params {
             Some(p) => {
@@ -124,7 +128,15 @@ pub trait GradientTransformation {
                         format!("gradients {} and params {} differ in structure", st.1, st.0),
                     ));
                 }
-                (LeafMeta::of(p), Some(rax_core::tree::flatten(p)))
+                let meta = LeafMeta::of(p);
+                check_shapes(
+                    "GradientTransformation::update",
+                    &meta,
+                    &g,
+                    "gradient",
+                    site,
+                )?;
+                (meta, Some(rax_core::tree::flatten(p)))
             }
             None => (LeafMeta::of(grads), None),
         };
@@ -269,6 +281,11 @@ pub(crate) fn widen(x: &Tensor) -> Tensor {
 /// Errors if the trees differ in structure.
 #[track_caller]
 pub fn apply_updates<P: Tree>(params: &P, updates: &P) -> Result<P> {
+    let site = rax_core::CallSite::here();
+    if rax_core::tree::structure(params) == rax_core::tree::structure(updates) {
+        let u = rax_core::tree::flatten(updates);
+        check_shapes("apply_updates", &LeafMeta::of(params), &u, "update", site)?;
+    }
     rax_core::tree::tree_map2(params, updates, |p, u| {
         if p.dtype().is_float() {
             (widen(p) + u.cast(acc_dtype(p.dtype()))).cast(p.dtype())
@@ -276,6 +293,35 @@ pub fn apply_updates<P: Tree>(params: &P, updates: &P) -> Result<P> {
             p.clone()
         }
     })
+}
+
+/// Checks that every leaf of `xs` (gradients or updates) has its parameter's shape; the error
+/// names the leaf path, both shapes and the caller's call site.
+pub(crate) fn check_shapes(
+    what: &str,
+    meta: &[LeafMeta],
+    xs: &[Tensor],
+    kind: &str,
+    site: rax_core::CallSite,
+) -> Result<()> {
+    for (m, x) in meta.iter().zip(xs) {
+        x.check()?;
+        if x.dims() != m.dims {
+            return Err(Error::Shape {
+                op: what.to_string(),
+                msg: format!(
+                    "the {kind} of leaf `{}` has shape {:?} but the parameter has {:?} \
+                     (a {kind} must have its parameter's shape; rax does not broadcast it)",
+                    m.path,
+                    x.dims(),
+                    m.dims
+                ),
+                operands: vec![rax_core::AVal::new(m.dims.clone(), m.dtype), x.aval()],
+                site: Some(site),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Checks that a flat update call has one update (and param) per leaf.

@@ -27,6 +27,7 @@ pub mod cuda;
 mod device;
 pub mod discover;
 mod element_type;
+pub mod elf_check;
 mod error;
 mod event;
 mod executable;

@@ -83,6 +83,11 @@ impl Plugin {
     }
 
     fn open(path: &Path) -> Result<Plugin> {
+        // A truncated or corrupt file would kill the process inside dlopen (SIGBUS).
+        crate::elf_check::validate(path).map_err(|reason| Error::NotAPlugin {
+            path: path.to_path_buf(),
+            reason,
+        })?;
         // SAFETY: loading a shared library runs its initializers; PJRT
         // plugins are designed to be dlopen'ed.
         let lib = unsafe { libloading::Library::new(path) }.map_err(|source| Error::Load {

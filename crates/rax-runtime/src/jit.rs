@@ -63,7 +63,19 @@ pub struct Jit<In, Out, F> {
     donate: Option<DonatePred>,
     state: RefCell<State<Out>>,
     compiles: Cell<usize>,
+    /// True while the user's function runs (tracing on a cache miss, or inlined into an outer
+    /// trace): a call from inside it is recursion, which tracing cannot unroll.
+    in_f: Cell<bool>,
     _in: PhantomData<fn(&In)>,
+}
+
+/// Resets [`Jit::in_f`] however the user's function returns.
+struct InF<'a>(&'a Cell<bool>);
+
+impl Drop for InF<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
 }
 
 struct State<Out> {
@@ -81,6 +93,8 @@ struct Entry<Out> {
     avals: Vec<AVal>,
     exe: Arc<dyn Executable>,
     template: Out,
+    /// The traced graph, kept only in `debug_nans` mode to re-run op by op on the interpreter.
+    graph: Option<Arc<rax_core::Graph>>,
 }
 
 /// FNV-1a: tiny inputs, no allocation, deterministic.
@@ -150,6 +164,7 @@ where
                 outs: Vec::new(),
             }),
             compiles: Cell::new(0),
+            in_f: Cell::new(false),
             _in: PhantomData,
         }
     }
@@ -236,6 +251,21 @@ where
         }
     }
 
+    /// Runs the user's function, refusing re-entry (a jitted function that calls itself
+    /// would trace forever and overflow the stack).
+    fn run_f(&self, x: &In) -> Result<Out> {
+        if self.in_f.get() {
+            return Err(Error::arg(
+                "jit",
+                "a jitted function called itself (directly or through other functions); \
+                 tracing cannot unroll recursion, use while_loop/scan for iteration",
+            ));
+        }
+        self.in_f.set(true);
+        let _reset = InF(&self.in_f);
+        self.f.run(x)
+    }
+
     /// Runs the function: compiled once per signature, then dispatched straight to the backend.
     pub fn call(&self, x: &In) -> Result<Out> {
         let mut guard = self
@@ -266,7 +296,7 @@ where
         if traced {
             st.args.clear();
             drop(guard);
-            return self.f.run(x);
+            return self.run_f(x);
         }
         if let Some(i) = st.args.iter().position(is_donated) {
             st.args.clear();
@@ -344,6 +374,7 @@ where
         let avals: Vec<AVal> = args.iter().map(|a| a.aval()).collect();
         let (graph, template, donation) = self.trace(x, &avals)?;
         let exe = self.rt.backend().compile(&graph, &donation)?;
+        let graph = rax_core::debug_nans::enabled().then(|| Arc::new(graph));
         self.compiles.set(self.compiles.get() + 1);
         let mut st = self
             .state
@@ -355,6 +386,7 @@ where
             avals,
             exe,
             template,
+            graph,
         });
         Ok(())
     }
@@ -363,7 +395,7 @@ where
         let mut template = None;
         let mut build_err = None;
         let traced = rax_core::trace(avals, |xs| match unflatten(x, xs.to_vec()) {
-            Ok(inp) => match self.f.run(&inp) {
+            Ok(inp) => match self.run_f(&inp) {
                 Ok(out) => {
                     let leaves = flatten(&out);
                     template = Some(out);
@@ -403,7 +435,10 @@ where
 
 fn run<Out: Tree>(e: &Entry<Out>, args: &[Array], outs: &mut Vec<Array>) -> Result<Out> {
     outs.clear();
-    e.exe.execute_into(args, outs)?;
+    match &e.graph {
+        Some(g) if rax_core::debug_nans::enabled() => debug_nans_run(e, g, args, outs)?,
+        _ => e.exe.execute_into(args, outs)?,
+    }
     let mut it = outs.drain(..);
     let mut missing = false;
     let out = e
@@ -422,6 +457,36 @@ fn run<Out: Tree>(e: &Entry<Out>, args: &[Array], outs: &mut Vec<Array>) -> Resu
         ));
     }
     Ok(out)
+}
+
+/// `debug_nans` on a compiled program: the inputs are copied to the host first (donation may
+/// consume them), the program runs, and when a result is non-finite the graph is re-run op by
+/// op on the interpreter, whose check names the first op and its call site.
+fn debug_nans_run<Out>(
+    e: &Entry<Out>,
+    g: &rax_core::Graph,
+    args: &[Array],
+    outs: &mut Vec<Array>,
+) -> Result<()> {
+    let host: Vec<Arc<rax_core::Literal>> =
+        args.iter().map(|a| a.to_host()).collect::<Result<_>>()?;
+    e.exe.execute_into(args, outs)?;
+    let mode = rax_core::debug_nans::mode();
+    for (k, o) in outs.iter().enumerate() {
+        let lit = o.to_host()?;
+        if let Some((i, x)) = rax_core::debug_nans::first_bad(&lit, mode) {
+            rax_core::interp::eval_graph_arc(g, &host)?;
+            return Err(Error::backend(
+                "debug_nans",
+                format!(
+                    "result {k} of the compiled program has {x} at element {i}, but the \
+                     interpreter's op-by-op re-run produced no non-finite value (the backend \
+                     and the interpreter disagree)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl<In, Out, F> std::fmt::Debug for Jit<In, Out, F> {

@@ -275,6 +275,11 @@ impl Backend for Pjrt {
         let in_avals = graph.in_avals();
         let out_avals = graph.out_avals();
         donation.validate(&in_avals, &out_avals)?;
+        // The plugin allocates every result: refuse one larger than an array may be before
+        // XLA tries (its allocation failure or size overflow aborts the process).
+        for (i, a) in out_avals.iter().enumerate() {
+            rax_core::limits::check_alloc(&format!("jit (result {i})"), a)?;
+        }
         let text = lower_module(graph, &self.module_options(donation))?;
         let exe = self
             .shared

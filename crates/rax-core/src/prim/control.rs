@@ -381,7 +381,20 @@ fn truthy(l: &Literal) -> Result<bool> {
 
 fn eval_while(cond: &Graph, body: &Graph, ins: &[&Literal]) -> Result<Vec<Literal>> {
     let mut carry: Vec<Arc<Literal>> = ins.iter().map(|l| Arc::new((*l).clone())).collect();
+    let budget = crate::limits::while_budget();
+    let mut iterations: u64 = 0;
     loop {
+        if budget != 0 && iterations >= budget {
+            return Err(Error::arg(
+                "while",
+                format!(
+                    "the loop ran {iterations} iterations without its condition turning false, \
+                     the interpreter's budget (set RAX_WHILE_BUDGET or \
+                     rax_core::limits::set_while_budget; 0 = unlimited)"
+                ),
+            ));
+        }
+        iterations += 1;
         let c = crate::interp::eval_graph_arc(cond, &carry)?;
         let go = match c.first() {
             Some(l) => truthy(l)?,

@@ -1248,11 +1248,25 @@ impl Tensor {
     }
 
     /// A concrete scalar of a dtype (Rust numbers are weakly typed: they take this dtype).
+    /// An error tensor when the dtype cannot represent the value exactly (0.5 or NaN for an
+    /// integer dtype, -1 for u8, 300 for i8): rax does not promote implicitly.
+    #[track_caller]
     pub fn scalar_of(value: f64, dtype: DType) -> Tensor {
-        Tensor::from_literal(Literal::full(&AVal::scalar(dtype), value))
+        Tensor::scalar_for("scalar_of", value, dtype)
+    }
+
+    /// [`Tensor::scalar_of`] for the operand of `op` (the name the error gives).
+    #[track_caller]
+    pub fn scalar_for(op: &str, value: f64, dtype: DType) -> Tensor {
+        let aval = AVal::scalar(dtype);
+        match Literal::try_full(op, &aval, value) {
+            Ok(l) => Tensor::from_literal(l),
+            Err(e) => crate::trace::apply_error(e, aval, CallSite::here()),
+        }
     }
 
     /// A scalar of this tensor's dtype.
+    #[track_caller]
     pub fn scalar_like(&self, value: f64) -> Tensor {
         Tensor::scalar_of(value, self.dtype())
     }
@@ -1297,28 +1311,28 @@ macro_rules! impl_ops {
                 type Output = Tensor;
                 #[track_caller]
                 fn $f(self, rhs: $s) -> Tensor {
-                    self.$m(&self.scalar_like(rhs as f64))
+                    self.$m(&Tensor::scalar_for(stringify!($m), rhs as f64, self.dtype()))
                 }
             }
             impl std::ops::$tr<$s> for Tensor {
                 type Output = Tensor;
                 #[track_caller]
                 fn $f(self, rhs: $s) -> Tensor {
-                    (&self).$m(&self.scalar_like(rhs as f64))
+                    (&self).$m(&Tensor::scalar_for(stringify!($m), rhs as f64, self.dtype()))
                 }
             }
             impl std::ops::$tr<&Tensor> for $s {
                 type Output = Tensor;
                 #[track_caller]
                 fn $f(self, rhs: &Tensor) -> Tensor {
-                    rhs.scalar_like(self as f64).$m(rhs)
+                    Tensor::scalar_for(stringify!($m), self as f64, rhs.dtype()).$m(rhs)
                 }
             }
             impl std::ops::$tr<Tensor> for $s {
                 type Output = Tensor;
                 #[track_caller]
                 fn $f(self, rhs: Tensor) -> Tensor {
-                    rhs.scalar_like(self as f64).$m(&rhs)
+                    Tensor::scalar_for(stringify!($m), self as f64, rhs.dtype()).$m(&rhs)
                 }
             }
         )*

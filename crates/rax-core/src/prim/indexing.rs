@@ -7,6 +7,7 @@
 //!
 //! Depends on `ir`, `literal`, `lower`, `trace`, `float8` and the layout/elementwise families.
 
+use crate::dtype::DType;
 use crate::error::{CallSite, Error, Result};
 use crate::float8::{f32_to_f8, f8_to_f32, F8Format};
 use crate::ir::{GatherDims, Op, ScatterDims};
@@ -781,13 +782,37 @@ pub fn eval(op: &Op, ins: &[&Literal]) -> Result<Vec<Literal>> {
 
 /// Python-style wrapping of negative indices: `i < 0 ? i + n : i` (signed dtypes only), as JAX
 /// does for `x[idx]`, `x.at[idx]` and `lax.dynamic_slice`.
+/// The index arithmetic is done in a dtype wide enough for the axis (`widen_index`), so an i8
+/// index on an axis of 300 wraps `-1` to 299, not to a saturated 127.
 #[track_caller]
 fn wrap_negative(i: &Tensor, n: usize) -> Tensor {
+    let i = widen_index(i, n);
     if !i.dtype().is_signed_int() {
-        return i.clone();
+        return i;
     }
     let neg = i.lt(&i.scalar_like(0.0));
-    Tensor::select(&neg, &i.add(&i.scalar_like(n as f64)), i)
+    Tensor::select(&neg, &i.add(&i.scalar_like(n as f64)), &i)
+}
+
+/// `i` converted to i32 (or i64) when its integer dtype cannot hold `n`, the largest index
+/// bound of the op (an axis length): clamping and wrapping then never saturate.
+#[track_caller]
+fn widen_index(i: &Tensor, n: usize) -> Tensor {
+    let max = match i.dtype() {
+        DType::I8 => i8::MAX as u64,
+        DType::U8 => u8::MAX as u64,
+        DType::I32 => i32::MAX as u64,
+        DType::U32 => u32::MAX as u64,
+        _ => return i.clone(),
+    };
+    if (n as u64) <= max {
+        return i.clone();
+    }
+    if n as u64 <= i32::MAX as u64 && i.dtype() != DType::U32 {
+        i.cast(DType::I32)
+    } else {
+        i.cast(DType::I64)
+    }
 }
 
 /// The dimension numbers JAX uses for `x[:, ..., idx]` along `axis` (indices of rank `ir`,
@@ -807,7 +832,11 @@ impl Tensor {
         let st: Vec<Tensor> = starts
             .iter()
             .enumerate()
-            .map(|(i, s)| wrap_negative(s, dims.get(i).copied().unwrap_or(0)))
+            .map(|(i, s)| {
+                // One index dtype for all starts, wide enough for the largest dim.
+                let s = widen_index(s, dims.iter().copied().max().unwrap_or(0));
+                wrap_negative(&s, dims.get(i).copied().unwrap_or(0))
+            })
             .collect();
         let mut ins = vec![self];
         ins.extend(st.iter());
@@ -828,7 +857,11 @@ impl Tensor {
         let st: Vec<Tensor> = starts
             .iter()
             .enumerate()
-            .map(|(i, s)| wrap_negative(s, dims.get(i).copied().unwrap_or(0)))
+            .map(|(i, s)| {
+                // One index dtype for all starts, wide enough for the largest dim.
+                let s = widen_index(s, dims.iter().copied().max().unwrap_or(0));
+                wrap_negative(&s, dims.get(i).copied().unwrap_or(0))
+            })
             .collect();
         let mut ins = vec![self, update];
         ins.extend(st.iter());
@@ -839,16 +872,20 @@ impl Tensor {
     /// fits in the operand.
     #[track_caller]
     pub fn gather(&self, indices: &Tensor, dims: &GatherDims) -> Tensor {
-        apply1(Op::Gather(dims.clone()), &[self, indices], CallSite::here())
+        let n = self.dims().into_iter().max().unwrap_or(0);
+        let i = widen_index(indices, n);
+        apply1(Op::Gather(dims.clone()), &[self, &i], CallSite::here())
     }
 
     /// StableHLO `scatter` with an add combiner: `updates` windows are added into a copy of
     /// `self`; a window that does not fit entirely is skipped.
     #[track_caller]
     pub fn scatter_add(&self, indices: &Tensor, updates: &Tensor, dims: &ScatterDims) -> Tensor {
+        let n = self.dims().into_iter().max().unwrap_or(0);
+        let i = widen_index(indices, n);
         apply1(
             Op::ScatterAdd(dims.clone()),
-            &[self, indices, updates],
+            &[self, &i, updates],
             CallSite::here(),
         )
     }

@@ -267,7 +267,7 @@ pub fn rule(op: &Op, ins: &[AVal]) -> Result<Vec<AVal>> {
         }
         Op::Reshape(shape) => {
             need(1)?;
-            if shape.numel() != ins[0].shape.numel() {
+            if shape.try_numel(name)? != ins[0].shape.numel() {
                 return Err(Error::shape(
                     name,
                     format!(
@@ -598,14 +598,26 @@ impl Tensor {
         Tensor::from_literal(lit)
     }
 
-    /// Zeros of a shape and dtype.
+    /// Zeros of a shape and dtype (an error tensor, naming the byte count, when the array
+    /// is too large to allocate).
+    #[track_caller]
     pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
-        Tensor::from_literal(Literal::zeros(&AVal::new(shape, dtype)))
+        let aval = AVal::new(shape, dtype);
+        match Literal::try_zeros("zeros", &aval) {
+            Ok(l) => Tensor::from_literal(l),
+            Err(e) => crate::trace::apply_error(e, aval, CallSite::here()),
+        }
     }
 
-    /// A tensor filled with one value.
+    /// A tensor filled with one value; an error tensor when the dtype cannot represent the
+    /// value exactly (`full(&[2], 300.0, I8)`) or the array is too large to allocate.
+    #[track_caller]
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
-        Tensor::from_literal(Literal::full(&AVal::new(shape, dtype), value))
+        let aval = AVal::new(shape, dtype);
+        match Literal::try_full("full", &aval, value) {
+            Ok(l) => Tensor::from_literal(l),
+            Err(e) => crate::trace::apply_error(e, aval, CallSite::here()),
+        }
     }
 
     /// Strided slice `x[start:limit:strides]` (one entry per dim; `stablehlo.slice`).

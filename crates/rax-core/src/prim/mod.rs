@@ -141,7 +141,11 @@ macro_rules! dispatch {
 
 /// The shape/dtype rule: result types from operand types, or a typing error.
 pub fn rule(op: &Op, ins: &[AVal]) -> Result<Vec<AVal>> {
-    dispatch!(op, rule(op, ins))
+    let outs = dispatch!(op, rule(op, ins))?;
+    for a in &outs {
+        crate::limits::check_aval(op_name(op), a)?;
+    }
+    Ok(outs)
 }
 
 /// Emits the op's StableHLO for lowered operands; returns the lowered results.
