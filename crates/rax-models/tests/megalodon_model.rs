@@ -178,7 +178,7 @@ fn overfits_a_batch_in_80_steps() {
     let cfg = fresh_tiny();
     let p0 = MegalodonForCausalLM::init(&cfg, &PrngKey::new(0)).unwrap();
     assert!(rax_core::precision::audit(&p0).is_empty());
-    let tokens = ids((0..32).map(|i| ((i * 7 + 3) % 32) as i32).collect(), 2);
+    let tokens = ids((0..32).map(|i| (i * 7 + 3) % 32).collect(), 2);
     let rt = rax_runtime::Runtime::interpreter();
     let tx = adamw(1e-2, 0.0);
     let c = cfg.clone();
