@@ -9,7 +9,11 @@ use rax_models::deepseek::train::{random_tokens, Optimizer, TrainConfig, Trainer
 use rax_runtime::Runtime;
 
 fn runtime() -> Runtime {
-    cpu_runtimes().into_iter().next().map(|(_, r)| r).unwrap_or_else(Runtime::interpreter)
+    cpu_runtimes()
+        .into_iter()
+        .next()
+        .map(|(_, r)| r)
+        .unwrap_or_else(Runtime::interpreter)
 }
 
 fn tiny() -> DeepseekConfig {
@@ -65,12 +69,24 @@ fn non_finite_gradient_skips_the_step_and_names_the_leaf() {
             |a: &[Tensor]| (vec![a[0].clone()], vec![]),
             |_res: &[Tensor], ct: &[Tensor]| vec![&ct[0] * f64::NAN],
         );
-        f(std::slice::from_ref(x)).map(|mut v| v.remove(0)).unwrap_or_else(|_| x.clone())
+        f(std::slice::from_ref(x))
+            .map(|mut v| v.remove(0))
+            .unwrap_or_else(|_| x.clone())
     }));
     let (p, s) = DeepseekParams::init(&cfg, 3, 0.05).unwrap();
     let before = p.layers[0].attn.kv_b.to_f64_vec().unwrap();
     let (tr, st) = Trainer::new(&rt, &cfg, &tc, p, s).unwrap();
     let (st, r) = tr.step(st, &tokens).unwrap();
-    assert!(r.skipped.as_deref().is_some_and(|s| s.contains("layers.2.moe.down")), "{:?}", r.skipped);
-    assert_eq!(st.params.layers[0].attn.kv_b.to_f64_vec().unwrap(), before, "parameters unchanged");
+    assert!(
+        r.skipped
+            .as_deref()
+            .is_some_and(|s| s.contains("layers.2.moe.down")),
+        "{:?}",
+        r.skipped
+    );
+    assert_eq!(
+        st.params.layers[0].attn.kv_b.to_f64_vec().unwrap(),
+        before,
+        "parameters unchanged"
+    );
 }
