@@ -104,13 +104,20 @@ fn from_st_dtype(d: safetensors::Dtype) -> Option<DType> {
 pub fn to_safetensors<T: Tree>(tree: &T, what: &str) -> Result<Vec<u8>> {
     let mut lits = Vec::new();
     for (name, t) in leaves_with_paths(tree) {
-        let name = if name.is_empty() { "_".to_string() } else { name };
+        let name = if name.is_empty() {
+            "_".to_string()
+        } else {
+            name
+        };
         lits.push((name, t.to_literal()?));
     }
     let mut bufs = Vec::new();
     for (name, l) in &lits {
         let dt = st_dtype(l.dtype()).ok_or_else(|| {
-            Error::unsupported(format!("{what} `{name}`"), format!("{} cannot be stored", l.dtype()))
+            Error::unsupported(
+                format!("{what} `{name}`"),
+                format!("{} cannot be stored", l.dtype()),
+            )
         })?;
         bufs.push((name.clone(), dt, l.dims().to_vec(), l.to_bytes()));
     }
@@ -127,11 +134,16 @@ pub fn to_safetensors<T: Tree>(tree: &T, what: &str) -> Result<Vec<u8>> {
 
 /// Parses safetensors bytes into literals by name.
 pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<BTreeMap<String, Literal>> {
-    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| io(path, format!("corrupt: {e}")))?;
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| io(path, format!("corrupt: {e}")))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
-        let dtype = from_st_dtype(view.dtype())
-            .ok_or_else(|| io(path, format!("`{name}`: unsupported dtype {:?}", view.dtype())))?;
+        let dtype = from_st_dtype(view.dtype()).ok_or_else(|| {
+            io(
+                path,
+                format!("`{name}`: unsupported dtype {:?}", view.dtype()),
+            )
+        })?;
         let aval = AVal::new(Shape::new(view.shape().to_vec()), dtype);
         out.insert(name, Literal::from_bytes(&aval, view.data())?);
     }
@@ -140,7 +152,12 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<BTreeMap<String, Li
 
 /// Fills a template tree from stored tensors: every path present, with the template's exact
 /// shape and dtype (a resumed run must continue bit for bit), else an error naming the leaf.
-pub fn fill<T: Tree>(template: &T, stored: &BTreeMap<String, Literal>, what: &str, path: &Path) -> Result<T> {
+pub fn fill<T: Tree>(
+    template: &T,
+    stored: &BTreeMap<String, Literal>,
+    what: &str,
+    path: &Path,
+) -> Result<T> {
     let mut leaves = Vec::new();
     let want = leaves_with_paths(template);
     if want.len() != stored.len() {
@@ -154,14 +171,25 @@ pub fn fill<T: Tree>(template: &T, stored: &BTreeMap<String, Literal>, what: &st
         ));
     }
     for (name, t) in want {
-        let key = if name.is_empty() { "_".to_string() } else { name };
-        let lit = stored
-            .get(&key)
-            .ok_or_else(|| io(path, format!("{what}: no tensor `{key}` (a checkpoint of another model?)")))?;
+        let key = if name.is_empty() {
+            "_".to_string()
+        } else {
+            name
+        };
+        let lit = stored.get(&key).ok_or_else(|| {
+            io(
+                path,
+                format!("{what}: no tensor `{key}` (a checkpoint of another model?)"),
+            )
+        })?;
         if lit.aval() != t.aval() {
             return Err(io(
                 path,
-                format!("{what} `{key}`: stored {}, the run expects {}", lit.aval(), t.aval()),
+                format!(
+                    "{what} `{key}`: stored {}, the run expects {}",
+                    lit.aval(),
+                    t.aval()
+                ),
             ));
         }
         leaves.push(Tensor::from_literal(lit.clone()));
@@ -220,7 +248,8 @@ pub fn save(run_dir: &Path, mut manifest: Manifest, files: &[(&str, Vec<u8>)]) -
             },
         );
     }
-    let m = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::data("checkpoint", e.to_string()))?;
+    let m = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::data("checkpoint", e.to_string()))?;
     write_synced(&tmp.join("manifest.json"), &m)?;
     write_synced(&tmp.join("COMMIT"), format!("{}\n", fnv64(&m)).as_bytes())?;
     sync_dir(&tmp)?;
@@ -252,10 +281,15 @@ pub fn committed(run_dir: &Path) -> Vec<(u64, PathBuf)> {
 /// Removes partial saves (temporary directories, directories without a marker); returns them.
 pub fn clean_partial(run_dir: &Path) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
-    for e in std::fs::read_dir(root(run_dir)).into_iter().flatten().flatten() {
+    for e in std::fs::read_dir(root(run_dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let p = e.path();
         let name = e.file_name().to_string_lossy().to_string();
-        let partial = name.starts_with(".tmp-") || (name.starts_with("step_") && !p.join("COMMIT").exists());
+        let partial =
+            name.starts_with(".tmp-") || (name.starts_with("step_") && !p.join("COMMIT").exists());
         if partial {
             if p.is_dir() {
                 std::fs::remove_dir_all(&p).map_err(|e| io(&p, e))?;
@@ -285,15 +319,26 @@ pub fn keep_last(run_dir: &Path, keep: usize) -> Result<()> {
 /// parsed tensor files.
 pub fn read(dir: &Path) -> Result<(Manifest, BTreeMap<String, BTreeMap<String, Literal>>)> {
     let mpath = dir.join("manifest.json");
-    let commit = std::fs::read_to_string(dir.join("COMMIT"))
-        .map_err(|_| io(dir, "not a committed checkpoint (no COMMIT marker: a partial save?)"))?;
+    let commit = std::fs::read_to_string(dir.join("COMMIT")).map_err(|_| {
+        io(
+            dir,
+            "not a committed checkpoint (no COMMIT marker: a partial save?)",
+        )
+    })?;
     let mbytes = std::fs::read(&mpath).map_err(|e| io(&mpath, e))?;
     if commit.trim() != fnv64(&mbytes) {
-        return Err(io(&mpath, "corrupt: the manifest does not match its COMMIT checksum"));
+        return Err(io(
+            &mpath,
+            "corrupt: the manifest does not match its COMMIT checksum",
+        ));
     }
-    let m: Manifest = serde_json::from_slice(&mbytes).map_err(|e| io(&mpath, format!("corrupt manifest: {e}")))?;
+    let m: Manifest = serde_json::from_slice(&mbytes)
+        .map_err(|e| io(&mpath, format!("corrupt manifest: {e}")))?;
     if m.format != FORMAT {
-        return Err(io(&mpath, format!("format `{}` is not `{FORMAT}`", m.format)));
+        return Err(io(
+            &mpath,
+            format!("format `{}` is not `{FORMAT}`", m.format),
+        ));
     }
     let mut files = BTreeMap::new();
     for (name, sum) in &m.files {
@@ -321,10 +366,12 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
     if path.join("manifest.json").exists() {
         return Ok(path.to_path_buf());
     }
-    committed(path)
-        .pop()
-        .map(|(_, p)| p)
-        .ok_or_else(|| io(path, "neither a checkpoint directory nor a run directory with a committed checkpoint"))
+    committed(path).pop().map(|(_, p)| p).ok_or_else(|| {
+        io(
+            path,
+            "neither a checkpoint directory nor a run directory with a committed checkpoint",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -354,14 +401,23 @@ mod tests {
             save(&dir, manifest(s), &[("params.safetensors", bytes.clone())]).unwrap();
         }
         keep_last(&dir, 2).unwrap();
-        assert_eq!(committed(&dir).iter().map(|c| c.0).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            committed(&dir).iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
         // A partial save (no marker) and a temporary directory are removed at start.
         std::fs::create_dir_all(root(&dir).join("step_00000009")).unwrap();
         std::fs::create_dir_all(root(&dir).join(".tmp-step_00000010")).unwrap();
         assert_eq!(clean_partial(&dir).unwrap().len(), 2);
         let (m, files) = read(&resolve(&dir).unwrap()).unwrap();
         assert_eq!(m.step, 3);
-        let back: Vec<Tensor> = fill(&vec![t.clone()], &files["params.safetensors"], "params", &dir).unwrap();
+        let back: Vec<Tensor> = fill(
+            &vec![t.clone()],
+            &files["params.safetensors"],
+            "params",
+            &dir,
+        )
+        .unwrap();
         assert_eq!(back[0].to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
         // A flipped byte is refused with the reason.
         let p = root(&dir).join("step_00000003/params.safetensors");
@@ -369,12 +425,20 @@ mod tests {
         let n = b.len();
         b[n - 1] ^= 1;
         std::fs::write(&p, b).unwrap();
-        let e = read(&root(&dir).join("step_00000003")).err().unwrap().to_string();
+        let e = read(&root(&dir).join("step_00000003"))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("corrupt") && e.contains("checksum"), "{e}");
         // A wrong shape is refused naming the leaf.
-        let other = vec![Tensor::from_literal(Literal::from_vec([3], vec![0f32; 3]).unwrap())];
+        let other = vec![Tensor::from_literal(
+            Literal::from_vec([3], vec![0f32; 3]).unwrap(),
+        )];
         let (_, files) = read(&root(&dir).join("step_00000002")).unwrap();
-        let e = fill(&other, &files["params.safetensors"], "params", &dir).err().unwrap().to_string();
+        let e = fill(&other, &files["params.safetensors"], "params", &dir)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("params `0`") && e.contains("expects"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }

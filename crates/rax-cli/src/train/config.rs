@@ -546,7 +546,14 @@ fn check(cfg: &RunConfig, text: &str, origin: &str) -> Result<()> {
             rax_models::deepseek::config::DeepseekConfig::from_json(&serde_json::Value::Object(
                 config.clone(),
             ))
-            .map_err(|e| at(text, origin, "family", format!("= \"deepseek\": [model.config] {e}")))?;
+            .map_err(|e| {
+                at(
+                    text,
+                    origin,
+                    "family",
+                    format!("= \"deepseek\": [model.config] {e}"),
+                )
+            })?;
         }
     }
     if cfg.optimizer.groups.is_empty() {
@@ -578,7 +585,12 @@ fn check(cfg: &RunConfig, text: &str, origin: &str) -> Result<()> {
             ));
         }
     }
-    if cfg.schedule.warmup > cfg.schedule.decay_steps.unwrap_or(cfg.steps.max(cfg.schedule.warmup)) {
+    if cfg.schedule.warmup
+        > cfg
+            .schedule
+            .decay_steps
+            .unwrap_or(cfg.steps.max(cfg.schedule.warmup))
+    {
         return Err(at(
             text,
             origin,
@@ -631,7 +643,11 @@ pub fn differing_keys(a: &RunConfig, b: &RunConfig) -> Vec<String> {
             (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
                 let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
                 for k in keys {
-                    let q = if p.is_empty() { k.clone() } else { format!("{p}.{k}") };
+                    let q = if p.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{p}.{k}")
+                    };
                     match (x.get(k), y.get(k)) {
                         (Some(u), Some(v)) => walk(&q, u, v, out),
                         _ => out.push(q),
@@ -669,7 +685,10 @@ mod tests {
         let bad = GOOD.replacen("[batch]\n", "[batch]\nsizee = 3\n", 1);
         let line = bad.lines().position(|l| l.starts_with("sizee")).unwrap() + 1;
         let e = parse(&bad, "run.toml").unwrap_err().to_string();
-        assert!(e.contains("sizee") && e.contains(&format!("run.toml:{line}")), "{e}");
+        assert!(
+            e.contains("sizee") && e.contains(&format!("run.toml:{line}")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -677,13 +696,22 @@ mod tests {
         let bad = GOOD.replacen("lr = ", "lr = -", 1);
         let line = bad.lines().position(|l| l.starts_with("lr = -")).unwrap() + 1;
         let e = parse(&bad, "run.toml").unwrap_err().to_string();
-        assert!(e.contains("> 0") && e.contains(&format!("run.toml:{line}")), "{e}");
+        assert!(
+            e.contains("> 0") && e.contains(&format!("run.toml:{line}")),
+            "{e}"
+        );
         let bad = GOOD.replacen("policy = \"", "policy = \"q=f32,", 1);
         let e = parse(&bad, "run.toml").unwrap_err().to_string();
-        assert!(e.contains("unknown key `q`") && e.contains("run.toml:"), "{e}");
+        assert!(
+            e.contains("unknown key `q`") && e.contains("run.toml:"),
+            "{e}"
+        );
         let bad = GOOD.replacen("optimizer = \"", "optimizer = \"x", 1);
         let e = parse(&bad, "run.toml").unwrap_err().to_string();
-        assert!(e.contains("unknown variant") && e.contains("run.toml:"), "{e}");
+        assert!(
+            e.contains("unknown variant") && e.contains("run.toml:"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 /// The corpus embedded in the program (a snapshot of the project's own documentation).
 pub const BUILTIN: [(&str, &str); 4] = [
-    ("README.md", include_str!("../../../../examples/data/corpus/README.md")),
+    (
+        "README.md",
+        include_str!("../../../../examples/data/corpus/README.md"),
+    ),
     (
         "architecture.md",
         include_str!("../../../../examples/data/corpus/architecture.md"),
@@ -21,7 +24,10 @@ pub const BUILTIN: [(&str, &str); 4] = [
         "performance.md",
         include_str!("../../../../examples/data/corpus/performance.md"),
     ),
-    ("ops.md", include_str!("../../../../examples/data/corpus/ops.md")),
+    (
+        "ops.md",
+        include_str!("../../../../examples/data/corpus/ops.md"),
+    ),
 ];
 
 fn io(path: &Path, msg: impl Into<String>) -> Error {
@@ -146,7 +152,12 @@ impl Dataset {
                 bytes.extend_from_slice(text.as_bytes());
             }
             let n = bytes.len();
-            (Tokens::Bytes(bytes), n, starts, "builtin corpus".to_string())
+            (
+                Tokens::Bytes(bytes),
+                n,
+                starts,
+                "builtin corpus".to_string(),
+            )
         } else {
             match fmt {
                 DataFormat::Text | DataFormat::Auto => {
@@ -175,7 +186,9 @@ impl Dataset {
                     if vocab < 256 {
                         return Err(Error::arg(
                             "data",
-                            format!("text data are bytes (vocab 256) but the model's vocab is {vocab}"),
+                            format!(
+                                "text data are bytes (vocab 256) but the model's vocab is {vocab}"
+                            ),
                         ));
                     }
                     let n = bytes.len();
@@ -190,7 +203,8 @@ impl Dataset {
                     let f = std::fs::File::open(path).map_err(|e| io(path, e.to_string()))?;
                     // SAFETY: the file is mapped read-only; rax does not write it, and the
                     // tokens are validated once below (a concurrent writer is the user's bug).
-                    let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| io(path, e.to_string()))?;
+                    let map =
+                        unsafe { memmap2::Mmap::map(&f) }.map_err(|e| io(path, e.to_string()))?;
                     let (offset, n) = if fmt == DataFormat::Npy {
                         npy_header(&map, path)?
                     } else {
@@ -340,7 +354,14 @@ pub struct Batch {
 
 impl Loader {
     /// A loader at data position `position`; errors when the split is too small for a batch.
-    pub fn new(ds: Dataset, seed: u64, seq: usize, batch: usize, accum: usize, position: u64) -> Result<Loader> {
+    pub fn new(
+        ds: Dataset,
+        seed: u64,
+        seq: usize,
+        batch: usize,
+        accum: usize,
+        position: u64,
+    ) -> Result<Loader> {
         let n = ds.train_windows(seq);
         if n == 0 {
             return Err(Error::data(
@@ -371,7 +392,9 @@ impl Loader {
         if self.cache.as_ref().is_none_or(|(e, _)| *e != epoch) {
             self.cache = Some((epoch, epoch_order(self.seed, epoch, n)));
         }
-        self.cache.as_ref().map_or(0, |(_, o)| o[(k % n as u64) as usize])
+        self.cache
+            .as_ref()
+            .map_or(0, |(_, o)| o[(k % n as u64) as usize])
     }
 
     /// The next step's batch; advances the position by `accum * batch` windows.
@@ -437,10 +460,20 @@ mod tests {
         assert_ne!(o, epoch_order(7, 1, 50));
         let bytes: Vec<u8> = (0..=255u8).cycle().take(2000).collect();
         let mk = |pos| {
-            Loader::new(Dataset::from_bytes(bytes.clone(), vec![0], 100), 3, 16, 2, 2, pos).unwrap()
+            Loader::new(
+                Dataset::from_bytes(bytes.clone(), vec![0], 100),
+                3,
+                16,
+                2,
+                2,
+                pos,
+            )
+            .unwrap()
         };
         let mut a = mk(0);
-        let batches: Vec<Vec<f64>> = (0..60).map(|_| a.next_batch().unwrap().tokens.to_f64_vec()).collect();
+        let batches: Vec<Vec<f64>> = (0..60)
+            .map(|_| a.next_batch().unwrap().tokens.to_f64_vec())
+            .collect();
         let mut b = mk(4 * 30);
         for want in &batches[30..] {
             assert_eq!(&b.next_batch().unwrap().tokens.to_f64_vec(), want);
@@ -473,7 +506,10 @@ mod tests {
         let ds = Dataset::open(&cfg, &npy, 8).unwrap();
         assert_eq!((0..40).map(|i| ds.token(i)).collect::<Vec<_>>(), toks);
         let e = Dataset::open(&cfg, &npy, 5).err().unwrap().to_string();
-        assert!(e.contains("token 5 is 5") && e.contains("vocab 0..5"), "{e}");
+        assert!(
+            e.contains("token 5 is 5") && e.contains("vocab 0..5"),
+            "{e}"
+        );
         let bin = dir.join("t.bin");
         let raw: Vec<u8> = toks.iter().flat_map(|t| t.to_le_bytes()).collect();
         std::fs::write(&bin, &raw).unwrap();

@@ -235,7 +235,12 @@ pub fn report(
     steps: u64,
 ) -> String {
     let mut out = String::new();
-    let w = groups.iter().map(|g| g.name.len()).max().unwrap_or(5).max(5);
+    let w = groups
+        .iter()
+        .map(|g| g.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     out.push_str(&format!(
         "{:<w$}  {:<9} {:>6} {:>10} {:>10}  {:>14} {:>11} {:>10}\n",
         "group", "optimizer", "leaves", "params", "frozen", "upd/param RMS", "grad norm", "moved"
@@ -270,7 +275,9 @@ pub fn report(
         format!("{tf}/{tl}")
     ));
     if frozen.is_empty() {
-        out.push_str(&format!("frozen parameters: none ({tl} leaves all moved during {steps} steps)\n"));
+        out.push_str(&format!(
+            "frozen parameters: none ({tl} leaves all moved during {steps} steps)\n"
+        ));
     } else {
         out.push_str(&format!(
             "frozen parameters: {tf}/{tl} leaves never changed during {steps} steps:\n"
@@ -294,7 +301,11 @@ pub fn report(
         } else {
             format!(
                 " at steps {}",
-                st.spikes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+                st.spikes
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }
     ));
@@ -320,7 +331,10 @@ mod tests {
         // bf16 has 8 significand bits: spacing 2^-7 at 1.0, half of it 3.9e-3 > AdamW's 3e-4.
         assert_eq!(spacing(DType::BF16, 1.0), 2f64.powi(-7));
         let c = frozen_cause(DType::BF16, true, 3e-4, 1.0);
-        assert!(c.contains("below half the bf16 spacing") && c.contains("3.91e-3"), "{c}");
+        assert!(
+            c.contains("below half the bf16 spacing") && c.contains("3.91e-3"),
+            "{c}"
+        );
         let c = frozen_cause(DType::F32, false, 0.0, 1.0);
         assert!(c.contains("no gradient reaches it"), "{c}");
     }
@@ -332,18 +346,33 @@ mod tests {
         let mut stats = vec![1.0f32; 10];
         stats[5] = f32::NAN;
         match st.observe(1, 2.0, false, &stats, &leaves, 2.0) {
-            StepVerdict::Skipped(m) => assert!(m.contains("first: b.c") && !m.contains(" a"), "{m}"),
+            StepVerdict::Skipped(m) => {
+                assert!(m.contains("first: b.c") && !m.contains(" a"), "{m}")
+            }
             StepVerdict::Ok { .. } => panic!("not skipped"),
         }
         assert_eq!((st.skipped, st.consecutive), (1, 1));
         stats[5] = 1.0;
         for s in 2..20 {
-            assert!(matches!(st.observe(s, 2.0, true, &stats, &leaves, 2.0), StepVerdict::Ok { spike: false }));
+            assert!(matches!(
+                st.observe(s, 2.0, true, &stats, &leaves, 2.0),
+                StepVerdict::Ok { spike: false }
+            ));
         }
         assert_eq!(st.consecutive, 0);
-        assert!(matches!(st.observe(20, 4.5, true, &stats, &leaves, 2.0), StepVerdict::Ok { spike: true }));
+        assert!(matches!(
+            st.observe(20, 4.5, true, &stats, &leaves, 2.0),
+            StepVerdict::Ok { spike: true }
+        ));
         assert_eq!(st.spikes, vec![20]);
-        let gs = group_stats(&stats, &leaves, &[GroupDesc { name: "g".into(), optimizer: "adamw".into() }]);
+        let gs = group_stats(
+            &stats,
+            &leaves,
+            &[GroupDesc {
+                name: "g".into(),
+                optimizer: "adamw".into(),
+            }],
+        );
         assert_eq!(gs[0].frac_moved, 2.0 / 8.0);
         assert_eq!(gs[0].grad_norm, 2f64.sqrt());
     }

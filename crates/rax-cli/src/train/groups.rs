@@ -7,8 +7,7 @@
 use super::config::{GroupConfig, OptimizerConfig, OptimizerKind, ScheduleConfig, ScheduleKind};
 use rax_core::{DType, Error, Result, Tensor};
 use rax_optim::transform::{
-    add_decayed_weights, scale_by_adam, scale_by_learning_rate, scale_by_lion, scale_by_muon,
-    trace,
+    add_decayed_weights, scale_by_adam, scale_by_learning_rate, scale_by_lion, scale_by_muon, trace,
 };
 use rax_optim::{
     chain, clip_by_global_norm, partition, with_master_weights, AdamConfig, Boxed,
@@ -80,7 +79,10 @@ pub fn assign(groups: &[GroupConfig], meta: &[LeafMeta]) -> Result<Vec<usize>> {
         if !out.contains(&i) {
             return Err(Error::arg(
                 "optimizer.groups",
-                format!("group `{}` matches no parameter (check its paths and shape rules)", g.name),
+                format!(
+                    "group `{}` matches no parameter (check its paths and shape rules)",
+                    g.name
+                ),
             ));
         }
     }
@@ -176,7 +178,12 @@ pub fn build(
     let transforms: Vec<(String, Boxed)> = o
         .groups
         .iter()
-        .map(|g| (g.name.clone(), group_transform(g, group_lr(g, &m), ns_dtype)))
+        .map(|g| {
+            (
+                g.name.clone(),
+                group_transform(g, group_lr(g, &m), ns_dtype),
+            )
+        })
         .collect();
     // Labels by leaf path (the partition sees the same metadata in the same order).
     let by_path: std::collections::HashMap<String, String> = meta
@@ -254,10 +261,16 @@ mod tests {
         ];
         assert_eq!(assign(&gs, &ms).unwrap(), vec![0, 1, 2]);
         let e = assign(&gs[..2], &ms).unwrap_err().to_string();
-        assert!(e.contains("layers.0.attn_norm") && e.contains("matches no group"), "{e}");
+        assert!(
+            e.contains("layers.0.attn_norm") && e.contains("matches no group"),
+            "{e}"
+        );
         let gs2 = vec![group("mat", OptimizerKind::Muon, &[], None)];
         let e = assign(&gs2, &ms).unwrap_err().to_string();
-        assert!(e.contains("needs 2-D") && e.contains("layers.0.attn_norm"), "{e}");
+        assert!(
+            e.contains("needs 2-D") && e.contains("layers.0.attn_norm"),
+            "{e}"
+        );
         let gs3 = vec![
             group("all", OptimizerKind::Adamw, &[], None),
             group("never", OptimizerKind::Adamw, &["nothing"], None),

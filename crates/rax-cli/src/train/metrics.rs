@@ -92,7 +92,8 @@ impl MetricsWriter {
 
     /// Appends one record (one write of the whole line).
     pub fn write(&mut self, r: &StepRecord) -> Result<()> {
-        let mut line = serde_json::to_string(r).map_err(|e| Error::data("metrics", e.to_string()))?;
+        let mut line =
+            serde_json::to_string(r).map_err(|e| Error::data("metrics", e.to_string()))?;
         line.push('\n');
         self.file.write_all(line.as_bytes()).map_err(|e| Error::Io {
             path: self.path.display().to_string(),
@@ -125,7 +126,10 @@ mod tests {
             w.write(&r).unwrap();
         }
         let text = std::fs::read_to_string(path(&dir)).unwrap();
-        assert!(text.lines().next().unwrap().contains("\"loss\":5.5451775,"), "{text}");
+        assert!(
+            text.lines().next().unwrap().contains("\"loss\":5.5451775,"),
+            "{text}"
+        );
         for (v, &l) in read(&dir).unwrap().iter().zip(&losses) {
             assert_eq!(v["loss"].as_f64().unwrap() as f32, l);
         }
@@ -134,7 +138,13 @@ mod tests {
         drop(MetricsWriter::open(&dir, Some(2)).unwrap());
         let back = std::fs::read_to_string(path(&dir)).unwrap();
         assert_eq!(back.lines().count(), 2);
-        assert_eq!(back, text.lines().take(2).map(|l| format!("{l}\n")).collect::<String>());
+        assert_eq!(
+            back,
+            text.lines()
+                .take(2)
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

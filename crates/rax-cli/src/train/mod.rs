@@ -78,7 +78,10 @@ pub fn run(a: &TrainArgs) -> Result<()> {
                 None => config::parse(config::DEFAULT_CONFIG, "<embedded default config>")?,
             };
             resolve_data(&mut cfg, a.config.as_deref())?;
-            let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs/default"));
+            let out = a
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs/default"));
             // A directory with checkpoints continues only the same run.
             let saved = out.join("config.toml");
             if saved.exists() && !checkpoint::committed(&out).is_empty() {

@@ -105,7 +105,10 @@ pub fn initial_params<M: TrainModel>(model: &M, cfg: &RunConfig) -> Result<M::Pa
 }
 
 /// Leaf descriptions and group names of a parameter tree under a config.
-pub fn describe<P: rax_core::Tree>(cfg: &RunConfig, p: &P) -> Result<(Vec<LeafMeta>, Vec<LeafDesc>, Vec<GroupDesc>)> {
+pub fn describe<P: rax_core::Tree>(
+    cfg: &RunConfig,
+    p: &P,
+) -> Result<(Vec<LeafMeta>, Vec<LeafDesc>, Vec<GroupDesc>)> {
     let meta = LeafMeta::of(p);
     let assignment = groups::assign(&cfg.optimizer.groups, &meta)?;
     let leaves = meta
@@ -137,7 +140,10 @@ fn write_policy_file<P: rax_core::Tree>(dir: &Path, cfg: &RunConfig, p: &P) -> R
         .into_iter()
         .map(|(k, t)| (k, serde_json::Value::String(t.dtype().to_string())))
         .collect();
-    let audit: Vec<String> = audit(p).into_iter().map(|(k, d)| format!("{k}: {d}")).collect();
+    let audit: Vec<String> = audit(p)
+        .into_iter()
+        .map(|(k, d)| format!("{k}: {d}"))
+        .collect();
     let v = serde_json::json!({
         "policy": cfg.policy.0,
         "param": policy.param.to_string(),
@@ -150,12 +156,18 @@ fn write_policy_file<P: rax_core::Tree>(dir: &Path, cfg: &RunConfig, p: &P) -> R
     });
     ckpt::write_atomic(
         &dir.join("policy.json"),
-        serde_json::to_string_pretty(&v).unwrap_or_default().as_bytes(),
+        serde_json::to_string_pretty(&v)
+            .unwrap_or_default()
+            .as_bytes(),
     )
 }
 
 fn mean_eval<M: TrainModel>(
-    ev: &rax_runtime::Jit<(M::Params, Tensor), Tensor, rax_runtime::Fallible<step::EvalFn<M::Params>>>,
+    ev: &rax_runtime::Jit<
+        (M::Params, Tensor),
+        Tensor,
+        rax_runtime::Fallible<step::EvalFn<M::Params>>,
+    >,
     p: &M::Params,
     batches: &[rax_core::Literal],
 ) -> Result<f64> {
@@ -178,7 +190,11 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
             eprintln!("{m}");
         }
     };
-    say(&format!("rax train: {} on {}", cfg.model.family(), rt.description()));
+    say(&format!(
+        "rax train: {} on {}",
+        cfg.model.family(),
+        rt.description()
+    ));
     let policy = cfg.policy.policy()?;
     let model = Arc::new(model);
     let params0 = initial_params(model.as_ref(), cfg)?;
@@ -197,13 +213,19 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
     // Resume from the newest committed checkpoint, or start fresh.
     let removed = ckpt::clean_partial(dir)?;
     if !removed.is_empty() {
-        say(&format!("removed {} partial checkpoint save(s) left by an interrupted run", removed.len()));
+        say(&format!(
+            "removed {} partial checkpoint save(s) left by an interrupted run",
+            removed.len()
+        ));
     }
     let latest = ckpt::committed(dir).pop();
     let (mut params, mut state, start, position, mut rs) = match latest {
         Some((_, cdir)) => {
             let (m, files) = ckpt::read(&cdir).map_err(|e| {
-                Error::data("rax train --resume", format!("refusing checkpoint {}: {e}", cdir.display()))
+                Error::data(
+                    "rax train --resume",
+                    format!("refusing checkpoint {}: {e}", cdir.display()),
+                )
             })?;
             if m.config_identity != identity {
                 let why = match config::parse(&m.config, "checkpoint config") {
@@ -224,13 +246,22 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
                     .ok_or_else(|| io(&cdir, format!("the manifest lists no `{name}`")))
             };
             let p = ckpt::fill(&params0, get("params.safetensors")?, "params", &cdir)?;
-            let s = ckpt::fill(&state0, get("opt_state.safetensors")?, "optimizer state", &cdir)?;
+            let s = ckpt::fill(
+                &state0,
+                get("opt_state.safetensors")?,
+                "optimizer state",
+                &cdir,
+            )?;
             let rs: RunState = serde_json::from_value(m.run_state.clone())
                 .map_err(|e| io(&cdir, format!("corrupt run state in the manifest: {e}")))?;
             if rs.diag.grad_seen.len() != leaves.len() {
                 return Err(io(&cdir, "the run state does not match the model's leaves"));
             }
-            say(&format!("resuming from {} (step {})", cdir.display(), m.step));
+            say(&format!(
+                "resuming from {} (step {})",
+                cdir.display(),
+                m.step
+            ));
             (p, s, m.step, m.data_position, rs)
         }
         None => {
@@ -260,7 +291,10 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
     let eval_batches = loader.eval_batches(cfg.eval.batches.0 as usize)?;
     let key = PrngKey::new(cfg.seed);
     let key_data: Vec<u32> = key.data().to_vec::<u32>()?;
-    let prng_key = [key_data.first().copied().unwrap_or(0), key_data.get(1).copied().unwrap_or(0)];
+    let prng_key = [
+        key_data.first().copied().unwrap_or(0),
+        key_data.get(1).copied().unwrap_or(0),
+    ];
 
     let stepf = step::jit(&rt, model.clone(), opt.clone(), accum);
     let evalf = step::eval_jit(&rt, model.clone());
@@ -278,27 +312,32 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
         .append(true)
         .open(dir.join("diagnostics.jsonl"))
         .map_err(|e| io(dir, e))?;
-    let save = |p: &M::Params, s: &rax_optim::State, stepn: u64, pos: u64, rs: &RunState| -> Result<()> {
-        let m = Manifest {
-            format: ckpt::FORMAT.into(),
-            step: stepn,
-            data_position: pos,
-            prng_key,
-            config_identity: identity.clone(),
-            config: config::to_toml(cfg)?,
-            run_state: serde_json::to_value(rs).map_err(|e| Error::data("checkpoint", e.to_string()))?,
-            files: Default::default(),
+    let save =
+        |p: &M::Params, s: &rax_optim::State, stepn: u64, pos: u64, rs: &RunState| -> Result<()> {
+            let m = Manifest {
+                format: ckpt::FORMAT.into(),
+                step: stepn,
+                data_position: pos,
+                prng_key,
+                config_identity: identity.clone(),
+                config: config::to_toml(cfg)?,
+                run_state: serde_json::to_value(rs)
+                    .map_err(|e| Error::data("checkpoint", e.to_string()))?,
+                files: Default::default(),
+            };
+            ckpt::save(
+                dir,
+                m,
+                &[
+                    ("params.safetensors", ckpt::to_safetensors(p, "params")?),
+                    (
+                        "opt_state.safetensors",
+                        ckpt::to_safetensors(s, "optimizer state")?,
+                    ),
+                ],
+            )?;
+            ckpt::keep_last(dir, cfg.checkpoint.keep.0 as usize)
         };
-        ckpt::save(
-            dir,
-            m,
-            &[
-                ("params.safetensors", ckpt::to_safetensors(p, "params")?),
-                ("opt_state.safetensors", ckpt::to_safetensors(s, "optimizer state")?),
-            ],
-        )?;
-        ckpt::keep_last(dir, cfg.checkpoint.keep.0 as usize)
-    };
     let progress = Progress::new(start, total, cfg.diagnostics.log_every.0);
     let msg = |m: &str| {
         if !o.quiet {
@@ -319,7 +358,8 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
         done = stepn;
         let batch = loader.next_batch()?;
         let t0 = Instant::now();
-        let (p, s, head, stats) = stepf.call(&(params, state, Tensor::from_literal(batch.tokens)))?;
+        let (p, s, head, stats) =
+            stepf.call(&(params, state, Tensor::from_literal(batch.tokens)))?;
         params = p;
         state = s;
         let head = head.to_vec::<f32>()?;
@@ -364,7 +404,11 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
             lr,
             grad_norm: gnorm,
             tokens_per_s: tps,
-            eval_loss: if due(cfg.eval.every) || stepn == total { eval_loss } else { None },
+            eval_loss: if due(cfg.eval.every) || stepn == total {
+                eval_loss
+            } else {
+                None
+            },
             skipped,
             spike,
         };
@@ -417,7 +461,10 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
     let mut frozen = Vec::new();
     for (i, (path, t)) in leaves_with_paths(&params).into_iter().enumerate() {
         let now = t.to_literal()?;
-        if init.get(&path).is_some_and(|l| l.to_bytes() == now.to_bytes()) {
+        if init
+            .get(&path)
+            .is_some_and(|l| l.to_bytes() == now.to_bytes())
+        {
             let mut mags: Vec<f64> = now.to_f64_vec().iter().map(|x| x.abs()).collect();
             mags.sort_by(f64::total_cmp);
             let magnitude = mags.get(mags.len() / 2).copied().unwrap_or(0.0);
@@ -451,7 +498,11 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
     let summary = Summary {
         final_loss,
         steps: done,
-        tokens_per_s: if step_time > 0.0 { tokens_done / step_time } else { 0.0 },
+        tokens_per_s: if step_time > 0.0 {
+            tokens_done / step_time
+        } else {
+            0.0
+        },
         frozen_params: frozen.iter().map(|f| f.path.clone()).collect(),
         frozen,
         nonfinite_steps_skipped: rs.diag.skipped,
@@ -465,7 +516,9 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
     };
     ckpt::write_atomic(
         &dir.join("summary.json"),
-        serde_json::to_string_pretty(&summary).unwrap_or_default().as_bytes(),
+        serde_json::to_string_pretty(&summary)
+            .unwrap_or_default()
+            .as_bytes(),
     )?;
     match stop {
         Some(e) => Err(e),

@@ -29,9 +29,7 @@ pub fn body<M: TrainModel>(model: Arc<M>, opt: Arc<Boxed>, accum: usize) -> Step
         let mut g_sum: Option<M::Params> = None;
         for a in 0..accum {
             let dims = toks.dims();
-            let t = toks
-                .slice_axis(0, a, a + 1)
-                .reshape(&[dims[1], dims[2]]);
+            let t = toks.slice_axis(0, a, a + 1).reshape(&[dims[1], dims[2]]);
             let m = model.clone();
             let err = std::cell::RefCell::new(None);
             let (l, g) = value_and_grad(|p: &M::Params| match m.loss(p, &t) {
@@ -116,8 +114,7 @@ pub fn eval_jit<M: TrainModel>(
     rt: &Runtime,
     model: Arc<M>,
 ) -> Jit<(M::Params, Tensor), Tensor, Fallible<EvalFn<M::Params>>> {
-    let f: EvalFn<M::Params> = Box::new(move |(p, t): &(M::Params, Tensor)| {
-        Ok(model.loss(p, t)?.cast(DType::F32))
-    });
+    let f: EvalFn<M::Params> =
+        Box::new(move |(p, t): &(M::Params, Tensor)| Ok(model.loss(p, t)?.cast(DType::F32)));
     rt.try_jit(f)
 }
