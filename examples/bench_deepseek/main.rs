@@ -1,0 +1,157 @@
+//! The DeepSeek-V3 (MLA + MoE) training step of the benchmark issue, in rax (see
+//! bench_deepseek_torch.py for the transformers + torch peer and run.sh for both side by side).
+//!
+//!     cargo run --release -p rax --example bench_deepseek -- --json [--policy p=f32,c=bf16]
+//!         [--backend auto|interpreter|PATH.so] [--steps 10] [--batch 8 --seq 128]
+//!         [--dispatch dropless|capacity|dense] [--init DIR] [--save-init DIR] [--decode]
+//!
+//! Default model: DeepseekV3Config(vocab 256, hidden 256, intermediate 768, moe_intermediate 128,
+//! 4 layers, 4 heads, 8 routed experts, 1 shared, top-2, n_group 1, topk_group 1, kv_lora_rank
+//! 64, q_lora_rank 96, qk_rope 16, qk_nope 32, v_head 32, first_k_dense_replace 1, untied).
+//! One jitted program per step: forward, cross-entropy (transformers' loss with labels =
+//! input_ids; no auxiliary loss, as the peer), value_and_grad, clip_by_global_norm(1.0), AdamW
+//! (3e-4, wd 0.1 on every parameter), apply; params and optimizer state donated.
+//! `--save-init DIR` writes the initial weights as a Hugging Face directory for the peer,
+//! `--init DIR` loads one. `--decode` also reports greedy decode tokens/s with the latent cache
+//! and absorbed attention (the marginal cost per token between a 8- and a 40-token run, so
+//! compilation is excluded).
+use rax::core::autodiff::value_and_grad;
+use rax::core::policy::Policy;
+use rax::core::{Error, Literal, Result, Tensor};
+use rax::models::deepseek::checkpoint::{load_dir, save_dir};
+use rax::models::deepseek::config::DeepseekConfig;
+use rax::models::deepseek::generate::DeepseekLm;
+use rax::models::deepseek::model::{loss_tensor, DeepseekParams, DeepseekState, RunOptions};
+use rax::models::deepseek::train::random_tokens;
+use rax::models::family::GenerateOptions;
+use rax::nn::moe_dispatch::Dispatch;
+use rax::optim::{adamw, apply_updates, chain, clip_by_global_norm, GradientTransformation, State};
+use rax::runtime::Runtime;
+use std::time::Instant;
+
+fn default_config() -> Result<DeepseekConfig> {
+    DeepseekConfig::from_json(&serde_json::json!({
+        "model_type": "deepseek_v3", "architectures": ["DeepseekV3ForCausalLM"],
+        "vocab_size": 256, "hidden_size": 256, "intermediate_size": 768,
+        "moe_intermediate_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4,
+        "num_key_value_heads": 4, "n_routed_experts": 8, "n_shared_experts": 1,
+        "num_experts_per_tok": 2, "n_group": 1, "topk_group": 1, "kv_lora_rank": 64,
+        "q_lora_rank": 96, "qk_rope_head_dim": 16, "qk_nope_head_dim": 32, "v_head_dim": 32,
+        "first_k_dense_replace": 1, "tie_word_embeddings": false, "max_position_embeddings": 512,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
+        "num_nextn_predict_layers": 0, "dtype": "float32"
+    }))
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let num = |flag: &str, d: usize| -> Result<usize> {
+        get(flag).map_or(Ok(d), |s| s.parse().map_err(|e| Error::arg(flag, format!("{s}: {e}"))))
+    };
+    let policy_s = get("--policy").unwrap_or_else(|| "f32".into());
+    let policy = if policy_s == "f32" { Policy::default() } else { Policy::parse(&policy_s)? };
+    let (batch, seq, steps) = (num("--batch", 8)?, num("--seq", 128)?, num("--steps", 10)?);
+    let dispatch = match get("--dispatch").as_deref() {
+        None | Some("dropless") => Dispatch::Dropless { block: num("--block", 64)? },
+        Some("capacity") => Dispatch::Capacity { factor: 1.25 },
+        Some("dense") => Dispatch::Dense,
+        Some(o) => return Err(Error::arg("--dispatch", format!("`{o}`: dropless, capacity or dense"))),
+    };
+    let rt = match get("--backend").as_deref() {
+        None | Some("auto") => Runtime::auto()?,
+        Some("interpreter") => Runtime::interpreter(),
+        Some(path) => Runtime::pjrt(path)?,
+    };
+    let (cfg, params, biases) = match get("--init") {
+        Some(dir) => {
+            let ck = load_dir(std::path::Path::new(&dir))?;
+            (ck.config, ck.params, ck.state)
+        }
+        None => {
+            let cfg = default_config()?;
+            let (p, s) = DeepseekParams::init(&cfg, 0, 0.02)?;
+            (cfg, p, s)
+        }
+    };
+    if let Some(dir) = get("--save-init") {
+        let dir = std::path::Path::new(&dir);
+        save_dir(dir, &cfg, &params, &biases, &Default::default(), &|_| rax::core::DType::F32, None)?;
+        let toks = random_tokens(cfg.vocab_size, batch, seq, 0)?;
+        rax::models::deepseek::checkpoint::write_safetensors(
+            &dir.join("tokens.safetensors"),
+            &[("tokens".to_string(), toks.to_literal()?)].into_iter().collect(),
+        )?;
+        eprintln!("wrote {}", dir.display());
+        return Ok(());
+    }
+    let tokens = random_tokens(cfg.vocab_size, batch, seq, 0)?;
+    let n_params = params.count();
+    let ro = RunOptions { compute: policy.compute, dispatch };
+    let opt = chain((clip_by_global_norm(1.0), adamw(3e-4, 0.1)));
+    let state = opt.init(&params)?;
+    let (c2, r2) = (cfg.clone(), ro.clone());
+    let step = rt
+        .try_jit(move |(p, s, b, toks): &(DeepseekParams, State, DeepseekState, Tensor)| {
+            let (l, g) = value_and_grad(|p: &DeepseekParams| loss_tensor(&c2, &r2, p, b, toks))(p)?;
+            let (u, s) = opt.update(&g, s.clone(), Some(p))?;
+            Ok((apply_updates(p, &u)?, s, l))
+        })
+        .donate_args(&[0, 1]);
+    let biases_dev = rt.put_tree(&biases)?;
+    let mut x = (params.clone(), state, biases_dev.clone(), tokens.clone());
+    let t0 = Instant::now();
+    let text = step.stablehlo(&x)?;
+    let trace_lower_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    step.compile(&x)?;
+    let compile_s = (t1.elapsed().as_secs_f64() - trace_lower_s).max(0.0);
+    let (p, s, mut l) = step.call(&x)?;
+    let first_loss = l.to_f64_vec()?[0];
+    x = (p, s, biases_dev.clone(), tokens.clone());
+    let mut times = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let t = Instant::now();
+        let (p, s, l2) = step.call(&x)?;
+        l2.to_f64_vec()?;
+        times.push(t.elapsed().as_secs_f64());
+        x = (p, s, biases_dev.clone(), tokens.clone());
+        l = l2;
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let med = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    let mut decode_tps = serde_json::Value::Null;
+    if args.iter().any(|a| a == "--decode") {
+        let lm = DeepseekLm { config: cfg.clone(), params, state: biases, opts: ro.clone(), notices: vec![] };
+        let prompt = Literal::from_vec([1, 16], (0..16).map(|i| (i * 7 % 256) as i32).collect::<Vec<_>>())?;
+        let time = |n: usize| -> Result<f64> {
+            let o = GenerateOptions { max_new_tokens: n, ..Default::default() };
+            let t = Instant::now();
+            lm.generate_with(&rt, &prompt, &o, true)?;
+            Ok(t.elapsed().as_secs_f64())
+        };
+        let (a, b) = (time(8)?, time(40)?);
+        decode_tps = serde_json::json!(32.0 / (b - a).max(1e-9));
+    }
+    let info = rt.info();
+    let out = serde_json::json!({
+        "impl": "rax",
+        "backend": info.name,
+        "plugin_api_version": info.api_version.map(|(a, b)| format!("{a}.{b}")),
+        "policy": policy_s,
+        "dispatch": format!("{dispatch:?}"),
+        "trace_lower_s": trace_lower_s,
+        "compile_s": compile_s,
+        "step_median_s": med,
+        "step_min_s": sorted.first().copied().unwrap_or(f64::NAN),
+        "first_loss": first_loss,
+        "loss": l.to_f64_vec()?[0],
+        "params": n_params,
+        "steps": steps + 1,
+        "decode_tokens_per_s": decode_tps,
+        "stablehlo_bytes": text.len(),
+    });
+    println!("{out}");
+    Ok(())
+}
