@@ -13,10 +13,17 @@ fn check(name: &str, dir: &str, dispatches: &[Dispatch], all: bool) {
     let ck = load_dir(&data().join(dir)).expect("load");
     let ids = Tensor::from_literal(g["input_ids"].clone());
     let want_loss = g["loss"].to_f64_vec()[0];
-    let rts = if all { all_runtimes() } else { all_runtimes().into_iter().take(1).collect() };
+    let rts = if all {
+        all_runtimes()
+    } else {
+        all_runtimes().into_iter().take(1).collect()
+    };
     for (label, rt) in rts {
         for &dispatch in dispatches {
-            let opts = RunOptions { compute: DType::F32, dispatch };
+            let opts = RunOptions {
+                compute: DType::F32,
+                dispatch,
+            };
             let cfg = ck.config.clone();
             let f = rt.try_jit(move |(p, s, t): &(DeepseekParams, DeepseekState, Tensor)| {
                 value_and_grad(|p: &DeepseekParams| loss_tensor(&cfg, &opts, p, s, t))(p)
@@ -25,7 +32,10 @@ fn check(name: &str, dir: &str, dispatches: &[Dispatch], all: bool) {
                 .call(&(ck.params.clone(), ck.state.clone(), ids.clone()))
                 .expect("grad");
             let loss = loss.to_f64_vec().expect("loss")[0];
-            assert!(((loss - want_loss) / want_loss).abs() < 1e-5, "{label} {dispatch:?} loss {loss}");
+            assert!(
+                ((loss - want_loss) / want_loss).abs() < 1e-5,
+                "{label} {dispatch:?} loss {loss}"
+            );
             let named = to_tensors(&ck.config, &grads, &ck.state, &|_| DType::F32).expect("names");
             let mut worst = (0.0f64, String::new());
             let mut n = 0;
@@ -52,12 +62,18 @@ fn check(name: &str, dir: &str, dispatches: &[Dispatch], all: bool) {
                 // (measured worst below 2e-5). Tensors whose golden is all zero (experts no
                 // token chose) must be zero to 1e-7 absolute.
                 let tol = if scale == 0.0 { 1e-7 } else { 1e-4 };
-                assert!(err < tol, "{name} [{label}] {dispatch:?}: gradient of {hf}: rel err {err}");
+                assert!(
+                    err < tol,
+                    "{name} [{label}] {dispatch:?}: gradient of {hf}: rel err {err}"
+                );
                 n += 1;
             }
             let golden_count = g.keys().filter(|k| k.starts_with("grad.")).count();
             assert_eq!(n, golden_count, "every parameter's gradient compared");
-            eprintln!("{name} [{label}] {dispatch:?}: {n} gradients, worst rel err {:.3e} ({})", worst.0, worst.1);
+            eprintln!(
+                "{name} [{label}] {dispatch:?}: {n} gradients, worst rel err {:.3e} ({})",
+                worst.0, worst.1
+            );
         }
     }
 }
@@ -78,7 +94,11 @@ fn v3_gradients_agree_for_every_dispatch_path() {
     check(
         "v3",
         "v3_single",
-        &[Dispatch::Dense, Dispatch::Capacity { factor: 4.0 }, Dispatch::Dropless { block: 3 }],
+        &[
+            Dispatch::Dense,
+            Dispatch::Capacity { factor: 4.0 },
+            Dispatch::Dropless { block: 3 },
+        ],
         false,
     );
 }

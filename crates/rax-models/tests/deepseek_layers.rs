@@ -71,7 +71,11 @@ fn absorbed_decode_agrees_with_naive_and_with_training_path() {
                 ))
             });
             let (full, naive, abs, c2) = f.call(&(attn.clone(), x.clone())).unwrap();
-            let (full, naive, abs) = (full.to_f64_vec().unwrap(), naive.to_f64_vec().unwrap(), abs.to_f64_vec().unwrap());
+            let (full, naive, abs) = (
+                full.to_f64_vec().unwrap(),
+                naive.to_f64_vec().unwrap(),
+                abs.to_f64_vec().unwrap(),
+            );
             let rel = max_rel(&abs, &naive);
             let rel_full = max_rel(&naive, &full);
             let cos = cosine(&abs, &naive);
@@ -79,11 +83,17 @@ fn absorbed_decode_agrees_with_naive_and_with_training_path() {
             if cd == DType::F32 {
                 // Same f32 arithmetic regrouped (q·W_uk·c instead of q·(W_uk·c)): a few ulps.
                 assert!(rel < 1e-5, "[{label}] absorbed vs naive f32 rel {rel}");
-                assert!(rel_full < 1e-5, "[{label}] decode vs training path f32 rel {rel_full}");
+                assert!(
+                    rel_full < 1e-5,
+                    "[{label}] decode vs training path f32 rel {rel_full}"
+                );
             } else {
                 // bf16 rounds every intermediate (8 significant bits) at different points on
                 // the two paths; direction is what must agree.
-                assert!(cos > 0.9999, "[{label}] absorbed vs naive bf16 cosine {cos}");
+                assert!(
+                    cos > 0.9999,
+                    "[{label}] absorbed vs naive bf16 cosine {cos}"
+                );
             }
             // The cache holds the new latent at position 7 and nothing beyond it.
             let cv = c2.to_f64_vec().unwrap();
@@ -111,15 +121,25 @@ fn three_dispatch_paths_agree_when_nothing_is_dropped() {
     let (w, idx) = scores.softmax(1).top_k(k);
     for (label, rt) in all_runtimes() {
         let run = |kind: Dispatch| {
-            let f = rt.jit(move |(x, idx, w, gu, dn): &(Tensor, Tensor, Tensor, Tensor, Tensor)| {
-                let r = dispatch(kind, x, idx, w, gu, dn);
-                (r.out, r.dropped)
-            });
-            let (o, dr) = f.call(&(x.clone(), idx.clone(), w.clone(), gu.clone(), dn.clone())).unwrap();
+            let f = rt.jit(
+                move |(x, idx, w, gu, dn): &(Tensor, Tensor, Tensor, Tensor, Tensor)| {
+                    let r = dispatch(kind, x, idx, w, gu, dn);
+                    (r.out, r.dropped)
+                },
+            );
+            let (o, dr) = f
+                .call(&(x.clone(), idx.clone(), w.clone(), gu.clone(), dn.clone()))
+                .unwrap();
             (o.to_f64_vec().unwrap(), dr.to_f64_vec().unwrap()[0])
         };
         let (dense, _) = run(Dispatch::Dense);
-        for kind in [Dispatch::Capacity { factor: e as f64 / k as f64 }, Dispatch::Dropless { block: 4 }, Dispatch::Dropless { block: 1 }] {
+        for kind in [
+            Dispatch::Capacity {
+                factor: e as f64 / k as f64,
+            },
+            Dispatch::Dropless { block: 4 },
+            Dispatch::Dropless { block: 1 },
+        ] {
             let (o, dropped) = run(kind);
             let rel = max_rel(&o, &dense);
             eprintln!("[{label}] {kind:?} vs dense: rel {rel:.2e}, dropped {dropped}");
@@ -141,18 +161,40 @@ fn capacity_dropping_is_counted_exactly() {
     let (gu, dn) = expert_weights(e, d, i);
     let idx = Tensor::from_vec(vec![n, 2], vec![0i32, 1, 0, 2, 1, 0, 0, 1]).unwrap();
     let w = Tensor::from_vec(vec![n, 2], vec![0.6f32, 0.4, 0.7, 0.3, 0.5, 0.5, 0.9, 0.1]).unwrap();
-    let keep = Tensor::from_vec(vec![n, 2], vec![1.0f32, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]).unwrap();
+    let keep =
+        Tensor::from_vec(vec![n, 2], vec![1.0f32, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]).unwrap();
     for (label, rt) in all_runtimes() {
-        let f = rt.jit(move |(x, idx, w, keep, gu, dn): &(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)| {
-            let c = dispatch(Dispatch::Capacity { factor: 0.75 }, x, idx, w, gu, dn);
-            let oracle = dispatch(Dispatch::Dense, x, idx, &(w * keep), gu, dn);
-            (c.out, c.dropped, oracle.out)
-        });
-        let (o, dropped, oracle) = f.call(&(x.clone(), idx.clone(), w.clone(), keep.clone(), gu.clone(), dn.clone())).unwrap();
-        assert_eq!(dropped.to_f64_vec().unwrap()[0], 3.0, "[{label}] dropped count");
+        let f = rt.jit(
+            move |(x, idx, w, keep, gu, dn): &(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)| {
+                let c = dispatch(Dispatch::Capacity { factor: 0.75 }, x, idx, w, gu, dn);
+                let oracle = dispatch(Dispatch::Dense, x, idx, &(w * keep), gu, dn);
+                (c.out, c.dropped, oracle.out)
+            },
+        );
+        let (o, dropped, oracle) = f
+            .call(&(
+                x.clone(),
+                idx.clone(),
+                w.clone(),
+                keep.clone(),
+                gu.clone(),
+                dn.clone(),
+            ))
+            .unwrap();
+        assert_eq!(
+            dropped.to_f64_vec().unwrap()[0],
+            3.0,
+            "[{label}] dropped count"
+        );
         let (o, oracle) = (o.to_f64_vec().unwrap(), oracle.to_f64_vec().unwrap());
-        assert!(max_rel(&o, &oracle) < 1e-6, "[{label}] kept contributions equal the masked oracle");
-        assert!(o[3 * d..4 * d].iter().all(|v| *v == 0.0), "[{label}] token 3 fully dropped: zero routed output");
+        assert!(
+            max_rel(&o, &oracle) < 1e-6,
+            "[{label}] kept contributions equal the masked oracle"
+        );
+        assert!(
+            o[3 * d..4 * d].iter().all(|v| *v == 0.0),
+            "[{label}] token 3 fully dropped: zero routed output"
+        );
     }
 }
 
@@ -169,14 +211,28 @@ fn bias_update_follows_the_sign_rule_and_is_outside_the_gradient() {
     // The bias changes which experts are chosen, not the weights' gradient path: the
     // gradient of the combine weights with respect to the bias is zero.
     use rax_nn::moe_router::{route, GroupLimit, RouterConfig, Scoring};
-    let cfg = RouterConfig { experts: 4, top_k: 2, scoring: Scoring::Sigmoid, group: GroupLimit::TopTwoSum, n_group: 2, topk_group: 1, norm_topk_prob: true, routed_scaling_factor: 2.5 };
+    let cfg = RouterConfig {
+        experts: 4,
+        top_k: 2,
+        scoring: Scoring::Sigmoid,
+        group: GroupLimit::TopTwoSum,
+        n_group: 2,
+        topk_group: 1,
+        norm_topk_prob: true,
+        routed_scaling_factor: 2.5,
+    };
     let x = randn(&[5, 3], 9, 1.0);
     let wr = randn(&[3, 4], 10, 1.0);
-    let g = rax_core::grad(|bias: &Tensor| route(&cfg, &wr, Some(bias), &x).weights.sum(&[0, 1]))(&b).unwrap();
+    let g =
+        rax_core::grad(|bias: &Tensor| route(&cfg, &wr, Some(bias), &x).weights.sum(&[0, 1]))(&b)
+            .unwrap();
     assert!(g.to_f64_vec().unwrap().iter().all(|v| *v == 0.0));
     // A large bias on expert 3 moves every token's selection to its group (experts 2, 3).
     let big = Tensor::from_vec(vec![4], vec![0.0f32, 0.0, 0.0, 10.0]).unwrap();
-    let idx = route(&cfg, &wr, Some(&big), &x).indices.to_vec::<i32>().unwrap();
+    let idx = route(&cfg, &wr, Some(&big), &x)
+        .indices
+        .to_vec::<i32>()
+        .unwrap();
     assert!(idx.iter().all(|&i| i == 2 || i == 3), "{idx:?}");
 }
 
@@ -185,7 +241,9 @@ fn aux_losses_and_metrics_on_hand_computed_cases() {
     // Uniform scores, perfectly balanced assignments: Switch loss 1, entropy ln E.
     let scores = Tensor::full(&[4, 4], 0.25, DType::F32);
     let idx = Tensor::from_vec(vec![4, 1], vec![0i32, 1, 2, 3]).unwrap();
-    let l = moe_aux::switch_balance_loss(&scores, &idx).to_f64_vec().unwrap()[0];
+    let l = moe_aux::switch_balance_loss(&scores, &idx)
+        .to_f64_vec()
+        .unwrap()[0];
     assert!((l - 1.0).abs() < 1e-6, "{l}");
     let h = moe_aux::router_entropy(&scores).to_f64_vec().unwrap()[0];
     assert!((h - 4f64.ln()).abs() < 1e-6, "{h}");
@@ -195,7 +253,9 @@ fn aux_losses_and_metrics_on_hand_computed_cases() {
     let l = moe_aux::switch_balance_loss(&s, &i0).to_f64_vec().unwrap()[0];
     assert!((l - 2.8).abs() < 1e-6, "{l}");
     // Sequence-wise: 2 sequences of 1 token; f = E/(k·T)·count = 4 for expert 0: 4 · 0.7.
-    let l = moe_aux::sequence_balance_loss(&s, &i0, 2).to_f64_vec().unwrap()[0];
+    let l = moe_aux::sequence_balance_loss(&s, &i0, 2)
+        .to_f64_vec()
+        .unwrap()[0];
     assert!((l - 2.8).abs() < 1e-6, "{l}");
     let load = moe_aux::expert_load(&i0, 4).to_f64_vec().unwrap();
     assert_eq!(load, vec![1.0, 0.0, 0.0, 0.0]);

@@ -24,7 +24,10 @@ fn check_model(name: &str, dir: &str) {
         // op, well inside 1e-4 of the largest logit.
         assert!(rel < 1e-4, "{name} [{label}] logits rel err {rel}");
         // The mean cross-entropy is an f32 reduction of those logits: 1e-5 relative.
-        assert!(((loss - want_loss) / want_loss).abs() < 1e-5, "{name} [{label}] loss {loss} vs {want_loss}");
+        assert!(
+            ((loss - want_loss) / want_loss).abs() < 1e-5,
+            "{name} [{label}] loss {loss} vs {want_loss}"
+        );
     }
 }
 
@@ -50,10 +53,15 @@ fn check_generate(name: &str, dir: &str) {
     };
     for (label, rt) in all_runtimes() {
         for absorbed in [true, false] {
-            let out = m.generate_with(&rt, &prompt, &opts, absorbed).expect("generate");
+            let out = m
+                .generate_with(&rt, &prompt, &opts, absorbed)
+                .expect("generate");
             let got = out.as_slice::<i32>().expect("i32").to_vec();
             eprintln!("{name} [{label}] absorbed={absorbed}: {got:?}");
-            assert_eq!(got, want, "{name} [{label}] absorbed={absorbed}: greedy continuation");
+            assert_eq!(
+                got, want,
+                "{name} [{label}] absorbed={absorbed}: greedy continuation"
+            );
         }
     }
 }

@@ -54,13 +54,18 @@ pub fn data() -> std::path::PathBuf {
 
 /// The golden tensors `<name>_golden.safetensors` (v3 or v2).
 pub fn golden(name: &str) -> std::collections::BTreeMap<String, rax_core::Literal> {
-    rax_models::deepseek::checkpoint::read_safetensors(&data().join(format!("{name}_golden.safetensors")))
-        .expect("golden file")
+    rax_models::deepseek::checkpoint::read_safetensors(
+        &data().join(format!("{name}_golden.safetensors")),
+    )
+    .expect("golden file")
 }
 
 /// Largest |a − b| over the largest |b|.
 pub fn max_rel(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "length mismatch");
     let scale = b.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-30);
-    a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
 }
