@@ -159,6 +159,7 @@ fn the_cache_is_kept_in_the_compute_dtype() {
         (Policy::parse("p=f32,c=bf16").unwrap(), DType::BF16),
     ] {
         let cfg = m.config.with_policy(&policy).unwrap();
+        let policy = format!("{policy:?}");
         let g = Generator::new(&rt, &cfg, &greedy_opts(2)).unwrap();
         let (tok, _, cache) = g
             .prefill(&m.params, None, &prompt, &initial_key(0))
