@@ -2,8 +2,8 @@
 //! examples/bench_lm/bench_lm_jax.py with width 32, 2 layers, 2 heads, vocab 64, seq 16,
 //! batch 2) give the same initial loss.
 use rax_core::{DType, Tensor};
-use rax_nn::checkpoint;
 use rax_models::lm::{loss, LmConfig, LmParams};
+use rax_nn::checkpoint;
 
 fn tiny(compute: DType) -> LmConfig {
     LmConfig {
