@@ -11,6 +11,7 @@
 
 pub mod catalogue;
 pub mod families;
+pub mod fuzz;
 pub mod tolerance;
 
 use rax_core::{AVal, DType, Error, Graph, Literal, Result, Shape, Tensor};

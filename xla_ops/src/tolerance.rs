@@ -44,7 +44,8 @@ pub fn ulp(d: DType, x: f64) -> f64 {
     } else {
         (x.abs().log2().floor() as i32).max(min_normal_exp(d))
     };
-    2f64.powi(e - (mantissa_bits(d) - 1))
+    // Two steps: 2^(e - m + 1) alone underflows powi for f64 subnormals (2^-1074 -> 0).
+    2f64.powi(e) / 2f64.powi(mantissa_bits(d) - 1)
 }
 
 fn default_ulps(d: DType) -> f64 {
@@ -122,6 +123,7 @@ mod tests {
         assert_eq!(ulp(DType::BF16, 1.0), 2f64.powi(-7));
         assert_eq!(ulp(DType::F32, 1.0), 2f64.powi(-23));
         assert_eq!(ulp(DType::F16, 0.0), 2f64.powi(-24));
+        assert_eq!(ulp(DType::F64, 0.0), 5e-324);
     }
 
     #[test]

@@ -166,3 +166,29 @@ fn a_while_loop_that_never_ends_hits_the_interpreter_budget() {
     assert_eq!(out[0].to_vec::<i32>().unwrap(), vec![10]);
     rax_core::limits::set_while_budget(rax_core::limits::DEFAULT_WHILE_BUDGET);
 }
+
+/// Found by the differential fuzzer (xla_ops/examples/fuzz.rs): programs rax accepted that
+/// crash or are refused by the XLA plugins, and a value the interpreter got wrong.
+#[test]
+fn fuzzer_findings_stay_fixed() {
+    let z = Tensor::from_vec([3], vec![1.0f32, 2.0, 3.0])
+        .unwrap()
+        .cast(DType::C64);
+    // Complex remainder: both CPU plugins crashed (SIGSEGV) compiling it.
+    let e = err(&z.rem(&z));
+    assert!(e.contains("rem") && e.contains("c64"), "{e}");
+    // Bitcast between complex and real: StableHLO forbids it; the plugins refused to compile.
+    let e = err(&z.bitcast(DType::BF16));
+    assert!(e.contains("bitcast_convert") && e.contains("c64"), "{e}");
+    // max/min select an operand: a subnormal keeps its bits (XLA compares with DAZ but
+    // selects the original value); the interpreter used to flush it to 0.
+    let d = f32::from_bits(9); // 1.26e-44, subnormal
+    let x = Tensor::from_vec([2], vec![d, 0.0]).unwrap();
+    assert_eq!(x.maximum(&x).to_vec::<f32>().unwrap(), vec![d, 0.0]);
+    assert_eq!(x.minimum(&x).to_vec::<f32>().unwrap(), vec![d, 0.0]);
+    // Signed zeros keep XLA's rule.
+    let a = Tensor::from_vec([1], vec![-0.0f32]).unwrap();
+    let b = Tensor::from_vec([1], vec![0.0f32]).unwrap();
+    assert!(a.maximum(&b).to_vec::<f32>().unwrap()[0].is_sign_positive());
+    assert!(a.minimum(&b).to_vec::<f32>().unwrap()[0].is_sign_negative());
+}

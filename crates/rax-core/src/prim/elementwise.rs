@@ -200,7 +200,9 @@ fn binary_rule(bop: BinaryOp, a: &AVal, b: &AVal) -> Result<AVal> {
     same_shape(name, a, b)?;
     let d = a.dtype;
     let (ok, expected) = match bop {
-        Add | Sub | Mul | Div | Rem => (d.is_int() || d.is_inexact(), "integer, float or complex"),
+        Add | Sub | Mul | Div => (d.is_int() || d.is_inexact(), "integer, float or complex"),
+        // XLA has no complex remainder (the CPU plugins crash compiling one; JAX refuses it).
+        Rem => (d.is_int() || d.is_float(), "integer or real float"),
         Pow => (d.is_inexact(), "float or complex"),
         Max | Min => (!d.is_complex(), "bool, integer or real float"),
         Atan2 => (d.is_float(), "real float"),
@@ -296,6 +298,14 @@ fn bitcast_rule(x: &AVal, to: DType) -> Result<AVal> {
             name,
             DType::Bool,
             "bool has no defined bit layout; use convert",
+        ));
+    }
+    if x.dtype.is_complex() != to.is_complex() {
+        // StableHLO forbids it (the plugins refuse to compile it; found by the fuzzer).
+        return Err(Error::dtype(
+            name,
+            if x.dtype.is_complex() { x.dtype } else { to },
+            "a real dtype to a real dtype (complex values have no bitcast to real ones; use real/imag)",
         ));
     }
     let (wi, wo) = (x.dtype.size_bytes(), to.size_bytes());
@@ -770,8 +780,37 @@ fn nan_min(a: f64, b: f64) -> f64 {
     }
 }
 
+/// max/min select one operand: the comparison sees denormals as zero (DAZ) but the
+/// selected operand keeps its bits, as XLA's compare-and-select does (found by the fuzzer:
+/// `max(d, d)` of a subnormal `d` is `d` on both CPU plugins, not 0).
+fn select_max_min(b: BinaryOp, x: f64, y: f64, fx: f64, fy: f64) -> f64 {
+    if x.is_nan() || y.is_nan() {
+        return f64::NAN;
+    }
+    let pick_x = if fx == fy {
+        // max(-0, +0) = +0 and min(-0, +0) = -0, as XLA does.
+        match b {
+            BinaryOp::Max => !fx.is_sign_negative() || fy.is_sign_negative(),
+            _ => fx.is_sign_negative() || !fy.is_sign_negative(),
+        }
+    } else {
+        match b {
+            BinaryOp::Max => fx > fy,
+            _ => fx < fy,
+        }
+    };
+    if pick_x {
+        x
+    } else {
+        y
+    }
+}
+
 fn binary_f64(b: BinaryOp, x: f64, y: f64) -> f64 {
     use BinaryOp::*;
+    if matches!(b, Max | Min) {
+        return select_max_min(b, x, y, ftz64(x), ftz64(y));
+    }
     let (x, y) = (ftz64(x), ftz64(y));
     ftz64(match b {
         Add => x + y,
@@ -789,6 +828,10 @@ fn binary_f64(b: BinaryOp, x: f64, y: f64) -> f64 {
 
 fn binary_f32(b: BinaryOp, x: f32, y: f32) -> f32 {
     use BinaryOp::*;
+    if matches!(b, Max | Min) {
+        let (fx, fy) = (ftz32(x) as f64, ftz32(y) as f64);
+        return select_max_min(b, x as f64, y as f64, fx, fy) as f32;
+    }
     let (x, y) = (ftz32(x), ftz32(y));
     ftz32(match b {
         Add => x + y,
