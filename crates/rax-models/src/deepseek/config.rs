@@ -465,7 +465,7 @@ impl DeepseekConfig {
             let grouped = self.variant == Variant::V3 || self.topk_method == "group_limited_greedy";
             if grouped
                 && (self.n_group == 0
-                    || e % self.n_group != 0
+                    || !e.is_multiple_of(self.n_group)
                     || self.topk_group > self.n_group
                     || self.topk_group == 0)
             {
@@ -483,7 +483,9 @@ impl DeepseekConfig {
                 ));
             }
         }
-        if self.qk_rope_head_dim % 2 != 0 || self.num_attention_heads == 0 || self.hidden_size == 0
+        if !self.qk_rope_head_dim.is_multiple_of(2)
+            || self.num_attention_heads == 0
+            || self.hidden_size == 0
         {
             return Err(cfg_err(
                 "qk_rope_head_dim",

@@ -181,6 +181,16 @@ pub struct StepMetrics {
     pub entropy: Vec<Tensor>,
 }
 
+/// The auxiliary outputs of the loss: three scalars and three per-layer lists.
+type LossAux = (
+    Tensor,
+    Tensor,
+    Tensor,
+    Vec<Tensor>,
+    Vec<Tensor>,
+    Vec<Tensor>,
+);
+
 /// The traced step: `(state, tokens [B, T]) -> (state', metrics)`.
 pub fn train_step(
     cfg: &DeepseekConfig,
@@ -192,17 +202,7 @@ pub fn train_step(
     let b = tokens.dims().first().copied().unwrap_or(1);
     let t = tokens.dims().get(1).copied().unwrap_or(1);
     let biases = st.biases.clone();
-    let lossf = |p: &DeepseekParams| -> (
-        Tensor,
-        (
-            Tensor,
-            Tensor,
-            Tensor,
-            Vec<Tensor>,
-            Vec<Tensor>,
-            Vec<Tensor>,
-        ),
-    ) {
+    let lossf = |p: &DeepseekParams| -> (Tensor, LossAux) {
         let p = match &tc.weight_hook {
             Some(h) => {
                 let leaves: Vec<Tensor> =
@@ -329,9 +329,12 @@ pub struct StepReport {
     pub metrics: StepMetrics,
 }
 
+/// The jitted step: (state, tokens) -> (new state, metrics).
+type StepFn = Box<dyn Fn(&(TrainState, Tensor)) -> Result<(TrainState, StepMetrics)>>;
+
 /// A compiled trainer: call [`Trainer::step`] per batch.
 pub struct Trainer {
-    step: Box<dyn Fn(&(TrainState, Tensor)) -> Result<(TrainState, StepMetrics)>>,
+    step: StepFn,
     leaf_names: Vec<String>,
 }
 
