@@ -27,7 +27,9 @@ use rax_runtime::{Fallible, Jit, Runtime};
 type PrefillIn = (MegalodonForCausalLM, Option<ModelCache>, Tensor, Tensor);
 type StepOut = (Tensor, Tensor, ModelCache);
 type DecodeIn = (MegalodonForCausalLM, ModelCache, Tensor, Tensor);
-type Program<In> = Jit<In, StepOut, Fallible<Box<dyn Fn(&In) -> Result<StepOut>>>>;
+/// A boxed traced step (prefill or decode).
+type StepFn<In> = Box<dyn Fn(&In) -> Result<StepOut>>;
+type Program<In> = Jit<In, StepOut, Fallible<StepFn<In>>>;
 
 /// The hidden state of the last position of `ids` through the model (continuing `cache`),
 /// projected to f32 logits `[B, V]`, sampled; returns `(token, next key, new cache)`.
@@ -87,16 +89,14 @@ impl Generator {
         }
         validate(opts, vocab)?;
         let (c1, o1) = (cfg.clone(), opts.clone());
-        let prefill_fn: Box<dyn Fn(&PrefillIn) -> Result<StepOut>> =
-            Box::new(move |(p, cache, ids, key): &PrefillIn| {
-                step(&c1, &o1, p, cache.as_ref(), ids, key)
-            });
+        let prefill_fn: StepFn<PrefillIn> = Box::new(move |(p, cache, ids, key): &PrefillIn| {
+            step(&c1, &o1, p, cache.as_ref(), ids, key)
+        });
         let (c2, o2) = (cfg.clone(), opts.clone());
-        let decode_fn: Box<dyn Fn(&DecodeIn) -> Result<StepOut>> =
-            Box::new(move |(p, cache, tok, key): &DecodeIn| {
-                let b = tok.dims().first().copied().unwrap_or(0);
-                step(&c2, &o2, p, Some(cache), &tok.reshape(&[b, 1]), key)
-            });
+        let decode_fn: StepFn<DecodeIn> = Box::new(move |(p, cache, tok, key): &DecodeIn| {
+            let b = tok.dims().first().copied().unwrap_or(0);
+            step(&c2, &o2, p, Some(cache), &tok.reshape(&[b, 1]), key)
+        });
         Ok(Generator {
             cfg: cfg.clone(),
             opts: opts.clone(),
