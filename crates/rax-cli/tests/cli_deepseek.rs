@@ -210,8 +210,10 @@ fn broken_copy(tag: &str, edit: &dyn Fn(&mut serde_json::Value), drop: Option<&s
 /// Runs eval and generate on `dir`; both must fail with one `rax: error:` line naming `what`.
 fn one_line_error(dir: &Path, what: &str) {
     let g = golden("v3");
-    let toks = write_npy(&g["input_ids"], "err_tokens.npy");
-    let o = tmp("err_out.npy");
+    // One token/output file per case: the tests of this binary run in parallel threads.
+    let case = dir.file_name().and_then(|n| n.to_str()).unwrap_or("case");
+    let toks = write_npy(&g["input_ids"], &format!("err_tokens_{case}.npy"));
+    let o = tmp(&format!("err_out_{case}.npy"));
     let runs: [Vec<&str>; 2] = [
         vec!["eval", "--checkpoint", s(dir), "--tokens", s(&toks)],
         vec![
