@@ -17,7 +17,8 @@
 //! compilation is excluded).
 use rax::core::autodiff::value_and_grad;
 use rax::core::policy::Policy;
-use rax::core::{Error, Literal, Result, Tensor};
+use rax::core::{DType, Error, Literal, Result, Tensor};
+use rax::models::deepseek::cache::{decode_step, prefill, ModelCache};
 use rax::models::deepseek::checkpoint::{load_dir, save_dir};
 use rax::models::deepseek::config::DeepseekConfig;
 use rax::models::deepseek::generate::DeepseekLm;
@@ -43,20 +44,96 @@ fn default_config() -> Result<DeepseekConfig> {
     }))
 }
 
+/// Naive vs absorbed decode on the benchmark model (prefill `prompt`, then one step of each
+/// from the same cache; the f32 logits' max relative difference and, with bf16 compute, their
+/// cosine), and the cache bytes per token (all layers) against full multi-head K/V.
+fn decode_checks(rt: &Runtime, lm: &DeepseekLm, prompt: &Literal) -> Result<serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    for (label, compute) in [("f32", DType::F32), ("bf16", DType::BF16)] {
+        let cfg = lm.config.clone();
+        let ro = RunOptions {
+            compute,
+            dispatch: lm.opts.dispatch.clone(),
+        };
+        let plen = prompt.dims()[1];
+        let f = rt.try_jit(
+            move |(p, s, pr): &(DeepseekParams, DeepseekState, Tensor)| {
+                let (lg, cache) = prefill(&cfg, &ro, p, s, pr, plen + 1)?;
+                let tok = lg.argmax(1).cast(DType::I32);
+                let pos = Tensor::scalar_of(plen as f64, DType::I32);
+                let (a, _) = decode_step(&cfg, &ro, p, s, &cache, &tok, &pos, true)?;
+                let (n, _) = decode_step(&cfg, &ro, p, s, &cache, &tok, &pos, false)?;
+                Ok((a.cast(DType::F32), n.cast(DType::F32)))
+            },
+        );
+        let (a, n) = f.call(&(
+            lm.params.clone(),
+            lm.state.clone(),
+            Tensor::from_literal(prompt.clone()),
+        ))?;
+        let (a, n) = (a.to_f64_vec()?, n.to_f64_vec()?);
+        let scale = n.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-30);
+        let rel = a
+            .iter()
+            .zip(&n)
+            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+            / scale;
+        let dot: f64 = a.iter().zip(&n).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let cos = dot / (norm(&a) * norm(&n)).max(1e-30);
+        out.insert(
+            format!("absorbed_vs_naive_max_rel_{label}"),
+            serde_json::json!(rel),
+        );
+        out.insert(
+            format!("absorbed_vs_naive_cos_{label}"),
+            serde_json::json!(cos),
+        );
+        let (lat, full) = ModelCache::bytes_per_token(&lm.config, compute);
+        out.insert(
+            format!("cache_bytes_per_token_{label}"),
+            serde_json::json!(lat),
+        );
+        out.insert(
+            format!("full_kv_bytes_per_token_{label}"),
+            serde_json::json!(full),
+        );
+    }
+    Ok(serde_json::Value::Object(out))
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let get = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let num = |flag: &str, d: usize| -> Result<usize> {
-        get(flag).map_or(Ok(d), |s| s.parse().map_err(|e| Error::arg(flag, format!("{s}: {e}"))))
+        get(flag).map_or(Ok(d), |s| {
+            s.parse().map_err(|e| Error::arg(flag, format!("{s}: {e}")))
+        })
     };
     let policy_s = get("--policy").unwrap_or_else(|| "f32".into());
-    let policy = if policy_s == "f32" { Policy::default() } else { Policy::parse(&policy_s)? };
+    let policy = if policy_s == "f32" {
+        Policy::default()
+    } else {
+        Policy::parse(&policy_s)?
+    };
     let (batch, seq, steps) = (num("--batch", 8)?, num("--seq", 128)?, num("--steps", 10)?);
     let dispatch = match get("--dispatch").as_deref() {
-        None | Some("dropless") => Dispatch::Dropless { block: num("--block", 64)? },
+        None | Some("dropless") => Dispatch::Dropless {
+            block: num("--block", 64)?,
+        },
         Some("capacity") => Dispatch::Capacity { factor: 1.25 },
         Some("dense") => Dispatch::Dense,
-        Some(o) => return Err(Error::arg("--dispatch", format!("`{o}`: dropless, capacity or dense"))),
+        Some(o) => {
+            return Err(Error::arg(
+                "--dispatch",
+                format!("`{o}`: dropless, capacity or dense"),
+            ))
+        }
     };
     let rt = match get("--backend").as_deref() {
         None | Some("auto") => Runtime::auto()?,
@@ -76,27 +153,43 @@ fn main() -> Result<()> {
     };
     if let Some(dir) = get("--save-init") {
         let dir = std::path::Path::new(&dir);
-        save_dir(dir, &cfg, &params, &biases, &Default::default(), &|_| rax::core::DType::F32, None)?;
+        save_dir(
+            dir,
+            &cfg,
+            &params,
+            &biases,
+            &Default::default(),
+            &|_| DType::F32,
+            None,
+        )?;
         let toks = random_tokens(cfg.vocab_size, batch, seq, 0)?;
         rax::models::deepseek::checkpoint::write_safetensors(
             &dir.join("tokens.safetensors"),
-            &[("tokens".to_string(), toks.to_literal()?)].into_iter().collect(),
+            &[("tokens".to_string(), toks.to_literal()?)]
+                .into_iter()
+                .collect(),
         )?;
         eprintln!("wrote {}", dir.display());
         return Ok(());
     }
     let tokens = random_tokens(cfg.vocab_size, batch, seq, 0)?;
     let n_params = params.count();
-    let ro = RunOptions { compute: policy.compute, dispatch };
+    let ro = RunOptions {
+        compute: policy.compute,
+        dispatch,
+    };
     let opt = chain((clip_by_global_norm(1.0), adamw(3e-4, 0.1)));
     let state = opt.init(&params)?;
     let (c2, r2) = (cfg.clone(), ro.clone());
     let step = rt
-        .try_jit(move |(p, s, b, toks): &(DeepseekParams, State, DeepseekState, Tensor)| {
-            let (l, g) = value_and_grad(|p: &DeepseekParams| loss_tensor(&c2, &r2, p, b, toks))(p)?;
-            let (u, s) = opt.update(&g, s.clone(), Some(p))?;
-            Ok((apply_updates(p, &u)?, s, l))
-        })
+        .try_jit(
+            move |(p, s, b, toks): &(DeepseekParams, State, DeepseekState, Tensor)| {
+                let (l, g) =
+                    value_and_grad(|p: &DeepseekParams| loss_tensor(&c2, &r2, p, b, toks))(p)?;
+                let (u, s) = opt.update(&g, s.clone(), Some(p))?;
+                Ok((apply_updates(p, &u)?, s, l))
+            },
+        )
         .donate_args(&[0, 1]);
     let biases_dev = rt.put_tree(&biases)?;
     let mut x = (params.clone(), state, biases_dev.clone(), tokens.clone());
@@ -122,17 +215,31 @@ fn main() -> Result<()> {
     sorted.sort_by(f64::total_cmp);
     let med = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
     let mut decode_tps = serde_json::Value::Null;
+    let mut decode = None;
     if args.iter().any(|a| a == "--decode") {
-        let lm = DeepseekLm { config: cfg.clone(), params, state: biases, opts: ro.clone(), notices: vec![] };
-        let prompt = Literal::from_vec([1, 16], (0..16).map(|i| (i * 7 % 256) as i32).collect::<Vec<_>>())?;
+        let lm = DeepseekLm {
+            config: cfg.clone(),
+            params,
+            state: biases,
+            opts: ro.clone(),
+            notices: vec![],
+        };
+        let prompt = Literal::from_vec(
+            [1, 16],
+            (0..16).map(|i| (i * 7 % 256) as i32).collect::<Vec<_>>(),
+        )?;
         let time = |n: usize| -> Result<f64> {
-            let o = GenerateOptions { max_new_tokens: n, ..Default::default() };
+            let o = GenerateOptions {
+                max_new_tokens: n,
+                ..Default::default()
+            };
             let t = Instant::now();
             lm.generate_with(&rt, &prompt, &o, true)?;
             Ok(t.elapsed().as_secs_f64())
         };
         let (a, b) = (time(8)?, time(40)?);
         decode_tps = serde_json::json!(32.0 / (b - a).max(1e-9));
+        decode = Some(decode_checks(&rt, &lm, &prompt)?);
     }
     let info = rt.info();
     let out = serde_json::json!({
@@ -151,6 +258,7 @@ fn main() -> Result<()> {
         "steps": steps + 1,
         "decode_tokens_per_s": decode_tps,
         "stablehlo_bytes": text.len(),
+        "decode_checks": decode,
     });
     println!("{out}");
     Ok(())
