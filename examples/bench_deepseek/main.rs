@@ -53,7 +53,7 @@ fn decode_checks(rt: &Runtime, lm: &DeepseekLm, prompt: &Literal) -> Result<serd
         let cfg = lm.config.clone();
         let ro = RunOptions {
             compute,
-            dispatch: lm.opts.dispatch.clone(),
+            dispatch: lm.opts.dispatch,
         };
         let plen = prompt.dims()[1];
         let f = rt.try_jit(
@@ -224,10 +224,8 @@ fn main() -> Result<()> {
             opts: ro.clone(),
             notices: vec![],
         };
-        let prompt = Literal::from_vec(
-            [1, 16],
-            (0..16).map(|i| (i * 7 % 256) as i32).collect::<Vec<_>>(),
-        )?;
+        let prompt =
+            Literal::from_vec([1, 16], (0..16i32).map(|i| i * 7 % 256).collect::<Vec<_>>())?;
         let time = |n: usize| -> Result<f64> {
             let o = GenerateOptions {
                 max_new_tokens: n,
