@@ -14,8 +14,8 @@
 use rax::core::autodiff::value_and_grad;
 use rax::core::policy::Policy;
 use rax::core::{DType, Error, Result, Tensor};
-use rax::nn::checkpoint;
 use rax::models::lm::{loss, random_tokens, LmConfig, LmParams};
+use rax::nn::checkpoint;
 use rax::optim::{adamw, apply_updates, chain, clip_by_global_norm, GradientTransformation, State};
 use rax::runtime::Runtime;
 use std::time::Instant;

@@ -3,7 +3,7 @@
 //! dynamic, as pure state), and the tree casts that follow the policy while keeping
 //! precision-sensitive leaves in f32.
 //!
-//! Rules (DESIGN.md, "The dtype policy"):
+//! Rules:
 //! - every dtype is a real float of 16 bits or more; the defaults are all f32;
 //! - `accum` (reductions, gradient accumulation, optimizer moments) must be f32;
 //! - f16 anywhere needs a [`LossScale`] (its 5 exponent bits underflow small gradients);

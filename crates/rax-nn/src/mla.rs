@@ -133,10 +133,9 @@ impl LatentCache {
             c: self
                 .c
                 .dynamic_update_slice(&c.cast(self.c.dtype()), &[z.clone(), s.clone(), z.clone()]),
-            k_rope: self.k_rope.dynamic_update_slice(
-                &k_rope.cast(self.k_rope.dtype()),
-                &[z.clone(), s, z],
-            ),
+            k_rope: self
+                .k_rope
+                .dynamic_update_slice(&k_rope.cast(self.k_rope.dtype()), &[z.clone(), s, z]),
         }
     }
 }
@@ -238,12 +237,8 @@ fn attend_full(
 /// Per-head keys and values from latents `c [B, S, kv_lora]`: `(k_nope [B,S,H,n], v [B,S,H,v])`.
 fn expand(cfg: &MlaConfig, p: &MlaParams, c: &Tensor) -> (Tensor, Tensor) {
     let (b, s) = (c.dims()[0], c.dims()[1]);
-    let kv = linear(c, &p.kv_b.cast(c.dtype())).reshape(&[
-        b,
-        s,
-        cfg.heads,
-        cfg.qk_nope_dim + cfg.v_dim,
-    ]);
+    let kv =
+        linear(c, &p.kv_b.cast(c.dtype())).reshape(&[b, s, cfg.heads, cfg.qk_nope_dim + cfg.v_dim]);
     let parts = kv.split(&[cfg.qk_nope_dim, cfg.v_dim], 3);
     (parts[0].clone(), parts[1].clone())
 }
@@ -290,7 +285,11 @@ fn check_cache(cfg: &MlaConfig, op: &str, x: &Tensor, cache: &LatentCache) -> Op
     let (b, _) = (x.dims()[0], x.dims()[1]);
     match (&cache.c.dims()[..], &cache.k_rope.dims()[..]) {
         ([cb, s, k], [rb, rs, r])
-            if *cb == b && *rb == b && s == rs && *k == cfg.kv_lora_rank && *r == cfg.qk_rope_dim =>
+            if *cb == b
+                && *rb == b
+                && s == rs
+                && *k == cfg.kv_lora_rank
+                && *r == cfg.qk_rope_dim =>
         {
             None
         }
@@ -331,7 +330,15 @@ pub fn decode_naive(
     let cd = x.dtype();
     let (k_nope, v) = expand(cfg, p, &cache.c.cast(cd));
     let mask = decode_mask(x.dims()[1], cache.c.dims()[1], start);
-    let o = attend_full(cfg, &q_nope, &q_rope, &k_nope, &cache.k_rope.cast(cd), &v, &mask);
+    let o = attend_full(
+        cfg,
+        &q_nope,
+        &q_rope,
+        &k_nope,
+        &cache.k_rope.cast(cd),
+        &v,
+        &mask,
+    );
     (linear(&o, &p.o.cast(cd)), cache)
 }
 
@@ -355,11 +362,10 @@ pub fn decode_absorbed(
     let (c, kr) = latents(cfg, p, x, table);
     let cache = cache.write(&c, &kr, start);
     let (cc, ckr) = (cache.c.cast(cd), cache.k_rope.cast(cd));
-    let w = p.kv_b.cast(cd).reshape(&[
-        cfg.kv_lora_rank,
-        cfg.heads,
-        cfg.qk_nope_dim + cfg.v_dim,
-    ]);
+    let w = p
+        .kv_b
+        .cast(cd)
+        .reshape(&[cfg.kv_lora_rank, cfg.heads, cfg.qk_nope_dim + cfg.v_dim]);
     let wp = w.split(&[cfg.qk_nope_dim, cfg.v_dim], 2);
     let (w_uk, w_uv) = (&wp[0], &wp[1]);
     // q_nope [B,T,H,n] · W_uk [c,H,n] over n, batch H -> [H, B, T, c]

@@ -40,7 +40,10 @@ pub fn sequence_balance_loss(scores: &Tensor, indices: &Tensor, batch: usize) ->
     let (nt, e) = (scores.dims()[0], scores.dims()[1]);
     let k = indices.dims()[1];
     let t = nt / batch.max(1);
-    let counts = sg(&indices.reshape(&[batch, t, k]).one_hot(e, DType::F32).sum(&[1, 2])); // [B, E]
+    let counts = sg(&indices
+        .reshape(&[batch, t, k])
+        .one_hot(e, DType::F32)
+        .sum(&[1, 2])); // [B, E]
     let f = counts * (e as f64 / (k * t) as f64);
     let p = normalised(scores).reshape(&[batch, t, e]).mean(&[1]); // [B, E]
     (f * p).sum(&[1]).mean(&[0])

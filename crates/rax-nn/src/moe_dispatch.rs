@@ -71,7 +71,9 @@ pub fn grouped_ffn(x: &Tensor, gate_up: &Tensor, down: &Tensor) -> Tensor {
 
 /// Slots per expert of the capacity path.
 pub fn capacity(factor: f64, tokens: usize, top_k: usize, experts: usize) -> usize {
-    ((factor * (tokens * top_k) as f64) / experts as f64).ceil().max(1.0) as usize
+    ((factor * (tokens * top_k) as f64) / experts as f64)
+        .ceil()
+        .max(1.0) as usize
 }
 
 /// Runs the routed experts on `x [N, D]` for the routing `indices [N, k]` (i32) with f32
@@ -134,7 +136,7 @@ fn dense(x: &Tensor, idx: &Tensor, w: &Tensor, gate_up: &Tensor, down: &Tensor) 
     // [N,E,I] · [E,I,D], batch E -> [E, N, D]
     let y = a.dot_general(&down.cast(cd), dd(&[1], &[0], &[2], &[1]), cd);
     let cw = (idx.one_hot(e, DType::F32) * w.expand_dims(2)).sum(&[1]); // [N, E]
-    // [N,E] · [E,N,D], batch N -> [N, D]
+                                                                        // [N,E] · [E,N,D], batch N -> [N, D]
     let out = cw.dot_general(&y.cast(DType::F32), dd(&[0], &[1], &[1], &[0]), DType::F32);
     Dispatched {
         out: out.cast(cd),

@@ -123,14 +123,23 @@ pub fn route(cfg: &RouterConfig, w: &Tensor, bias: Option<&Tensor>, x: &Tensor) 
     let (g, per) = (cfg.n_group, e / cfg.n_group);
     let group_mask = |group_scores: &Tensor| -> Tensor {
         let (_, gi) = group_scores.top_k(cfg.topk_group);
-        let keep = gi.one_hot(g, DType::F32).sum(&[1]).gt(&Tensor::scalar_of(0.0, DType::F32));
-        keep.expand_dims(2).broadcast_to(&[n, g, per]).reshape(&[n, e])
+        let keep = gi
+            .one_hot(g, DType::F32)
+            .sum(&[1])
+            .gt(&Tensor::scalar_of(0.0, DType::F32));
+        keep.expand_dims(2)
+            .broadcast_to(&[n, g, per])
+            .reshape(&[n, e])
     };
     let limited = cfg.group != GroupLimit::None && cfg.topk_group < cfg.n_group;
     let (indices, weights) = match (cfg.group, limited) {
         (GroupLimit::MaxGreedy, true) => {
             let gs = sg(&choice).reshape(&[n, g, per]).max(&[2]);
-            let masked = Tensor::select(&group_mask(&gs), &scores, &Tensor::scalar_of(0.0, DType::F32));
+            let masked = Tensor::select(
+                &group_mask(&gs),
+                &scores,
+                &Tensor::scalar_of(0.0, DType::F32),
+            );
             let (_, idx) = sg(&masked).top_k(k);
             (idx.clone(), pick(&masked, &idx))
         }

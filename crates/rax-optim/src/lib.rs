@@ -11,7 +11,7 @@
 //! dtype), which is what masks and `partition` labels look at; the generic
 //! [`GradientTransformation::init`] / [`GradientTransformation::update`] take any `P: Tree`.
 //!
-//! Math follows `/work/shared/specs/optim.md` and optax 0.2.8 (parity tests in
+//! Math follows optax 0.2.8 (parity tests in
 //! `tests/parity.rs`). Updates are computed in f32 (f64 stays f64) whatever the gradient dtype;
 //! moments default to f32 whatever the parameter dtype; [`apply_updates`] adds in f32.
 //!

@@ -117,7 +117,11 @@ fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     }
 }
 
-fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, c: &Chart, path: &Path) -> Result<()>
+fn draw_chart<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    c: &Chart,
+    path: &Path,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -207,7 +211,13 @@ pub fn format_tick(v: f64) -> String {
 }
 
 /// Writes several charts as panels of one `w` x `h` PNG, `cols` panels per row.
-pub fn chart_grid(path: impl AsRef<Path>, charts: &[Chart], cols: usize, w: u32, h: u32) -> Result<()> {
+pub fn chart_grid(
+    path: impl AsRef<Path>,
+    charts: &[Chart],
+    cols: usize,
+    w: u32,
+    h: u32,
+) -> Result<()> {
     let path = path.as_ref();
     ensure_font()?;
     let cols = cols.clamp(1, charts.len().max(1));
