@@ -180,7 +180,6 @@ fn divergence_stops_after_k_skips_naming_the_leaves() {
 }
 
 #[test]
-#[ignore = "known defect: an unknown key is reported at its table's line ([model], 6), not its own line (12); fix the span in train/config.rs"]
 fn config_mistakes_name_the_key_and_the_line() {
     let dir = tmp("badcfg");
     std::fs::create_dir_all(&dir).unwrap();

@@ -500,7 +500,15 @@ pub fn parse(text: &str, origin: &str) -> Result<RunConfig> {
         let key = e
             .span()
             .map(|s| {
-                let line = line_of(text, s.start);
+                let mut line = line_of(text, s.start);
+                // serde reads a tagged enum (`[model]` with `family = ...`) from a buffered
+                // table, so toml's span covers the whole table; an unknown field is then
+                // located by its own `name =` line inside that table.
+                if let Some(name) = unknown_field(&msg) {
+                    if let Some(l) = key_line_from(text, name, line, true) {
+                        line = l;
+                    }
+                }
                 let src = text.lines().nth(line - 1).unwrap_or("").trim();
                 format!("{origin}:{line}: {msg} (at `{src}`)")
             })
@@ -511,15 +519,32 @@ pub fn parse(text: &str, origin: &str) -> Result<RunConfig> {
     Ok(cfg)
 }
 
+/// The field named by serde's "unknown field `name`, expected ..." message.
+fn unknown_field(msg: &str) -> Option<&str> {
+    let rest = msg.split("unknown field `").nth(1)?;
+    rest.split('`').next()
+}
+
+/// The line of `key = ` at or after line `from` (1-based); with `one_table`, the search stops
+/// at the next table header.
+fn key_line_from(text: &str, key: &str, from: usize, one_table: bool) -> Option<usize> {
+    for (i, l) in text.lines().enumerate().skip(from.saturating_sub(1)) {
+        let l = l.trim_start();
+        if one_table && i + 1 > from && l.starts_with('[') {
+            return None;
+        }
+        if l.strip_prefix(key)
+            .is_some_and(|r| r.trim_start().starts_with('='))
+        {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 /// The line of `key = ` in a table (best effort, for checks made after reading).
 fn key_line(text: &str, key: &str) -> Option<usize> {
-    text.lines()
-        .position(|l| {
-            let l = l.trim_start();
-            l.strip_prefix(key)
-                .is_some_and(|r| r.trim_start().starts_with('='))
-        })
-        .map(|i| i + 1)
+    key_line_from(text, key, 1, false)
 }
 
 fn at(text: &str, origin: &str, key: &str, msg: String) -> Error {
