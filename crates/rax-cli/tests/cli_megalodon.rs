@@ -7,20 +7,16 @@
 //! CPU plugin and `--backend auto`.
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+mod common;
+use common::{plugin_backends, rax, s};
 
 fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../rax-models/tests/data/megalodon_generate")
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_megalodon");
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    dir.join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
+    common::tmp("cli_megalodon", name)
 }
 
 fn meta() -> serde_json::Value {
@@ -31,28 +27,9 @@ fn meta() -> serde_json::Value {
 /// `--backend` values: the interpreter, each discovered CPU plugin (both required under CI) and
 /// `auto` (which picks a plugin when one is found).
 fn backends() -> Vec<String> {
-    let mut v = vec!["interpreter".to_string()];
-    let found = rax_runtime::discover_plugins();
-    v.extend(found.cpu().map(|c| c.path.display().to_string()));
-    if v.len() < 3 {
-        let msg = format!(
-            "expected both CPU plugins, found {}: run `bash scripts/test.sh`.\n{}",
-            v.len() - 1,
-            found.report()
-        );
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(!ci, "{msg}");
-        eprintln!("WARNING (not CI, continuing): {msg}");
-    }
+    let mut v = plugin_backends();
     v.push("auto".to_string());
     v
-}
-
-fn rax(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rax"))
-        .args(args)
-        .output()
-        .expect("run rax")
 }
 
 /// Runs `rax args`, which must succeed, and parses its stdout as one JSON line.
@@ -91,6 +68,8 @@ fn eval_reports_megalodon_jax_loss_and_logits() {
             &be,
             "--logits",
             s(&lp),
+            "--policy",
+            "f32", // the bare-dtype form the help text offers
             "--json",
         ]);
         for key in ["model", "backend", "tokens", "loss"] {

@@ -61,9 +61,19 @@ impl Policy {
 
     /// Parses the jmp-style form `p=f32,c=bf16,a=f32,s=f32`. Keys: `p`/`param`/`params`,
     /// `c`/`compute`, `a`/`accum`, `s`/`softmax`; dtypes as [`DType::parse`] accepts them
-    /// (`bf16`, `bfloat16`, `float32`, ...). Missing keys keep their f32 default. Parsing does
-    /// not validate: call [`Policy::validate`].
+    /// (`bf16`, `bfloat16`, `float32`, ...). Missing keys keep their f32 default. A bare dtype
+    /// (`f32`, `bf16`) sets all four. Parsing does not validate: call [`Policy::validate`].
     pub fn parse(s: &str) -> Result<Policy> {
+        if !s.contains('=') && !s.contains(',') {
+            if let Some(d) = DType::parse(s.trim()) {
+                return Ok(Policy {
+                    param: d,
+                    compute: d,
+                    accum: d,
+                    softmax: d,
+                });
+            }
+        }
         let mut p = Policy::default();
         let mut seen = Vec::new();
         for part in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {

@@ -23,6 +23,12 @@ fn string_form_round_trips() {
     let q = Policy::parse("params=float32, compute=bfloat16").unwrap();
     assert_eq!(q, p);
     assert_eq!(Policy::parse("").unwrap(), Policy::default());
+    // A bare dtype sets all four (`--policy f32` on the command line; blanket bf16).
+    assert_eq!(Policy::parse("f32").unwrap(), Policy::default());
+    assert_eq!(
+        Policy::parse(" bf16 ").unwrap().to_string(),
+        "p=bf16,c=bf16,a=bf16,s=bf16"
+    );
     assert_eq!(Policy::default().to_string(), "p=f32,c=f32,a=f32,s=f32");
     for bad in ["p=f33", "x=f32", "p", "p=f32,p=bf16"] {
         let e = Policy::parse(bad).unwrap_err().to_string();

@@ -61,11 +61,8 @@ fn default_policy() -> PolicyString {
 pub struct PolicyString(pub String);
 
 impl PolicyString {
-    /// The parsed policy (`f32` is all-f32).
+    /// The parsed and validated policy (`f32` is all-f32).
     pub fn policy(&self) -> Result<Policy> {
-        if self.0.trim() == "f32" {
-            return Ok(Policy::default());
-        }
         Policy::parse_valid(&self.0, None)
     }
 }
