@@ -144,7 +144,7 @@ fn a_while_loop_that_never_ends_hits_the_interpreter_budget() {
     rax_core::limits::set_while_budget(1000);
     let x = Tensor::from_literal(Literal::scalar(0i32));
     let out = while_loop(
-        &[x.clone()],
+        std::slice::from_ref(&x),
         |c| c[0].ge(&c[0].scalar_like(0.0)), // always true
         |c| vec![&c[0] + 1],
     );

@@ -5,7 +5,7 @@ mod ds_common;
 use ds_common::{all_runtimes, data, golden, max_rel};
 use rax_core::Literal;
 use rax_models::deepseek::generate::DeepseekLm;
-use rax_models::family::{load, CausalLm, GenerateOptions};
+use rax_models::family::{load, GenerateOptions};
 
 fn check_model(name: &str, dir: &str) {
     let g = golden(name);

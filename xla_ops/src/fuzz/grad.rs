@@ -152,7 +152,9 @@ pub fn check_seed(seed: u64, out: &mut Outcome) {
             };
             let fd = (at(h) - at(-h)) / (2.0 * h);
             let ad = gi.get(e).copied().unwrap_or(f64::NAN);
-            if !((ad - fd).abs() <= 1e-6 * (1.0 + ad.abs() + f0.abs())) {
+            // Written so that a NaN on either side fails the check.
+            let agrees = (ad - fd).abs() <= 1e-6 * (1.0 + ad.abs() + f0.abs());
+            if !agrees {
                 out.grad_failures.push(format!(
                     "d loss / d v{i}[{e}]: rax {ad:e} vs finite differences {fd:e}\n{}",
                     prog.listing()

@@ -317,7 +317,10 @@ pub fn keep_last(run_dir: &Path, keep: usize) -> Result<()> {
 /// Reads and checks a checkpoint directory: the marker matches the manifest, the format is
 /// known, and each file has its recorded size and checksum. Returns the manifest and the
 /// parsed tensor files.
-pub fn read(dir: &Path) -> Result<(Manifest, BTreeMap<String, BTreeMap<String, Literal>>)> {
+/// Each tensor file of a checkpoint, by file name, as its tensors by name.
+pub type Files = BTreeMap<String, BTreeMap<String, Literal>>;
+
+pub fn read(dir: &Path) -> Result<(Manifest, Files)> {
     let mpath = dir.join("manifest.json");
     let commit = std::fs::read_to_string(dir.join("COMMIT")).map_err(|_| {
         io(
@@ -362,6 +365,7 @@ pub fn read(dir: &Path) -> Result<(Manifest, BTreeMap<String, BTreeMap<String, L
 }
 
 /// Resolves a checkpoint argument: a checkpoint directory, or a run directory (its newest).
+#[cfg(test)]
 pub fn resolve(path: &Path) -> Result<PathBuf> {
     if path.join("manifest.json").exists() {
         return Ok(path.to_path_buf());

@@ -22,8 +22,6 @@ pub struct LeafDesc {
     pub dtype: DType,
     /// Index of its group.
     pub group: usize,
-    /// Dimensions.
-    pub dims: Vec<usize>,
 }
 
 /// Group names and optimizers, for reports.
@@ -322,7 +320,6 @@ mod tests {
             numel: 4,
             dtype: DType::BF16,
             group,
-            dims: vec![4],
         }
     }
 

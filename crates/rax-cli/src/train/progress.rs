@@ -58,7 +58,7 @@ impl Progress {
                 start,
                 first,
             } => {
-                if step % every == 0 || step == *total {
+                if step.is_multiple_of(*every) || step == *total {
                     let done = (step - first) as f64;
                     let el = start.elapsed().as_secs_f64();
                     let eta = if done > 0.0 {

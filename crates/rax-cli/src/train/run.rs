@@ -22,7 +22,7 @@ use rax_core::{Error, Result, Tensor};
 use rax_optim::{GradientTransformation, LeafMeta};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// How to run.
@@ -119,7 +119,6 @@ pub fn describe<P: rax_core::Tree>(
             numel: m.dims.iter().product(),
             dtype: m.dtype,
             group: g,
-            dims: m.dims.clone(),
         })
         .collect();
     let gd = cfg
@@ -163,11 +162,7 @@ fn write_policy_file<P: rax_core::Tree>(dir: &Path, cfg: &RunConfig, p: &P) -> R
 }
 
 fn mean_eval<M: TrainModel>(
-    ev: &rax_runtime::Jit<
-        (M::Params, Tensor),
-        Tensor,
-        rax_runtime::Fallible<step::EvalFn<M::Params>>,
-    >,
+    ev: &step::EvalJit<M::Params>,
     p: &M::Params,
     batches: &[rax_core::Literal],
 ) -> Result<f64> {
@@ -196,7 +191,7 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
         rt.description()
     ));
     let policy = cfg.policy.policy()?;
-    let model = Arc::new(model);
+    let model = Rc::new(model);
     let params0 = initial_params(model.as_ref(), cfg)?;
     let (meta, leaves, gdesc) = describe(cfg, &params0)?;
     let (opt, _) = groups::build(
@@ -206,7 +201,7 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
         &meta,
         policy.compute,
     )?;
-    let opt = Arc::new(opt);
+    let opt = Rc::new(opt);
     let state0 = opt.init(&params0)?;
     let identity = ckpt::fnv64(config::identity(cfg).as_bytes());
 

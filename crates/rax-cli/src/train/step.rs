@@ -12,7 +12,7 @@ use rax_core::tree::{flatten, tree_map, tree_map2};
 use rax_core::{DType, Result, Tensor};
 use rax_optim::{apply_updates, global_norm, Boxed, GradientTransformation, State};
 use rax_runtime::{Fallible, Jit, Runtime};
-use std::sync::Arc;
+use std::rc::Rc;
 
 /// The step's input and output types.
 pub type StepIn<P> = (P, State, Tensor);
@@ -23,7 +23,7 @@ pub type StepOut<P> = (P, State, Tensor, Tensor);
 pub type StepFn<P> = Box<dyn Fn(&StepIn<P>) -> Result<StepOut<P>>>;
 
 /// The traced body of one step.
-pub fn body<M: TrainModel>(model: Arc<M>, opt: Arc<Boxed>, accum: usize) -> StepFn<M::Params> {
+pub fn body<M: TrainModel>(model: Rc<M>, opt: Rc<Boxed>, accum: usize) -> StepFn<M::Params> {
     Box::new(move |(p, s, toks): &StepIn<M::Params>| {
         let mut loss_sum: Option<Tensor> = None;
         let mut g_sum: Option<M::Params> = None;
@@ -97,12 +97,18 @@ pub fn body<M: TrainModel>(model: Arc<M>, opt: Arc<Boxed>, accum: usize) -> Step
 }
 
 /// The jitted step with parameters and state donated.
+/// The jitted training step.
+pub type StepJit<P> = Jit<StepIn<P>, StepOut<P>, Fallible<StepFn<P>>>;
+
+/// The jitted held-out loss.
+pub type EvalJit<P> = Jit<(P, Tensor), Tensor, Fallible<EvalFn<P>>>;
+
 pub fn jit<M: TrainModel>(
     rt: &Runtime,
-    model: Arc<M>,
-    opt: Arc<Boxed>,
+    model: Rc<M>,
+    opt: Rc<Boxed>,
     accum: usize,
-) -> Jit<StepIn<M::Params>, StepOut<M::Params>, Fallible<StepFn<M::Params>>> {
+) -> StepJit<M::Params> {
     rt.try_jit(body(model, opt, accum)).donate_args(&[0, 1])
 }
 
@@ -110,10 +116,7 @@ pub fn jit<M: TrainModel>(
 pub type EvalFn<P> = Box<dyn Fn(&(P, Tensor)) -> Result<Tensor>>;
 
 /// The jitted held-out loss.
-pub fn eval_jit<M: TrainModel>(
-    rt: &Runtime,
-    model: Arc<M>,
-) -> Jit<(M::Params, Tensor), Tensor, Fallible<EvalFn<M::Params>>> {
+pub fn eval_jit<M: TrainModel>(rt: &Runtime, model: Rc<M>) -> EvalJit<M::Params> {
     let f: EvalFn<M::Params> =
         Box::new(move |(p, t): &(M::Params, Tensor)| Ok(model.loss(p, t)?.cast(DType::F32)));
     rt.try_jit(f)
