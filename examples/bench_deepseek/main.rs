@@ -15,6 +15,9 @@
 //! `--init DIR` loads one. `--decode` also reports greedy decode tokens/s with the latent cache
 //! and absorbed attention (the marginal cost per token between a 8- and a 40-token run, so
 //! compilation is excluded).
+#[path = "../common/flags.rs"]
+mod flags;
+use flags::{median, Flags};
 use rax::core::autodiff::value_and_grad;
 use rax::core::policy::Policy;
 use rax::core::{DType, Error, Literal, Result, Tensor};
@@ -103,24 +106,11 @@ fn decode_checks(rt: &Runtime, lm: &DeepseekLm, prompt: &Literal) -> Result<serd
 }
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let get = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let num = |flag: &str, d: usize| -> Result<usize> {
-        get(flag).map_or(Ok(d), |s| {
-            s.parse().map_err(|e| Error::arg(flag, format!("{s}: {e}")))
-        })
-    };
+    let flags = Flags::from_env();
+    let get = |flag: &str| flags.get(flag);
+    let num = |flag: &str, d: usize| flags.num(flag, d);
     let policy_s = get("--policy").unwrap_or_else(|| "f32".into());
-    let policy = if policy_s == "f32" {
-        Policy::default()
-    } else {
-        Policy::parse(&policy_s)?
-    };
+    let policy = Policy::parse(&policy_s)?;
     let (batch, seq, steps) = (num("--batch", 8)?, num("--seq", 128)?, num("--steps", 10)?);
     let dispatch = match get("--dispatch").as_deref() {
         None | Some("dropless") => Dispatch::Dropless {
@@ -135,11 +125,7 @@ fn main() -> Result<()> {
             ))
         }
     };
-    let rt = match get("--backend").as_deref() {
-        None | Some("auto") => Runtime::auto()?,
-        Some("interpreter") => Runtime::interpreter(),
-        Some(path) => Runtime::pjrt(path)?,
-    };
+    let rt = flags.runtime()?;
     let (cfg, params, biases) = match get("--init") {
         Some(dir) => {
             let ck = load_dir(std::path::Path::new(&dir))?;
@@ -211,12 +197,10 @@ fn main() -> Result<()> {
         x = (p, s, biases_dev.clone(), tokens.clone());
         l = l2;
     }
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let med = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    let med = median(&times);
     let mut decode_tps = serde_json::Value::Null;
     let mut decode = None;
-    if args.iter().any(|a| a == "--decode") {
+    if flags.has("--decode") {
         let lm = DeepseekLm {
             config: cfg.clone(),
             params,
@@ -249,7 +233,7 @@ fn main() -> Result<()> {
         "trace_lower_s": trace_lower_s,
         "compile_s": compile_s,
         "step_median_s": med,
-        "step_min_s": sorted.first().copied().unwrap_or(f64::NAN),
+        "step_min_s": times.iter().copied().fold(f64::NAN, f64::min),
         "first_loss": first_loss,
         "loss": l.to_f64_vec()?[0],
         "params": n_params,

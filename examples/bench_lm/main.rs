@@ -11,34 +11,23 @@
 //! donated. `trace_lower_s` times tracing + lowering to StableHLO text; `compile_s` is the time of
 //! `Jit::compile` (ahead of time, as JAX's `lowered.compile()`) less trace+lower; then one warm-up
 //! step runs and `steps` steps are timed.
+#[path = "../common/flags.rs"]
+mod flags;
+use flags::{median, Flags};
 use rax::core::autodiff::value_and_grad;
 use rax::core::policy::Policy;
 use rax::core::{DType, Error, Result, Tensor};
 use rax::models::lm::{loss, random_tokens, LmConfig, LmParams};
 use rax::nn::checkpoint;
 use rax::optim::{adamw, apply_updates, chain, clip_by_global_norm, GradientTransformation, State};
-use rax::runtime::Runtime;
 use std::time::Instant;
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let get = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let num = |flag: &str, d: usize| -> Result<usize> {
-        get(flag).map_or(Ok(d), |s| {
-            s.parse().map_err(|e| Error::arg(flag, format!("{s}: {e}")))
-        })
-    };
+    let flags = Flags::from_env();
+    let get = |flag: &str| flags.get(flag);
+    let num = |flag: &str, d: usize| flags.num(flag, d);
     let policy_s = get("--policy").unwrap_or_else(|| "f32".into());
-    let policy = if policy_s == "f32" {
-        Policy::default()
-    } else {
-        Policy::parse(&policy_s)?
-    };
+    let policy = Policy::parse(&policy_s)?;
     let (batch, seq, steps) = (num("--batch", 8)?, num("--seq", 128)?, num("--steps", 10)?);
     let cfg = LmConfig {
         vocab: num("--vocab", 256)?,
@@ -47,11 +36,7 @@ fn main() -> Result<()> {
         heads: num("--heads", 4)?,
         compute: policy.compute,
     };
-    let rt = match get("--backend").as_deref() {
-        None | Some("auto") => Runtime::auto()?,
-        Some("interpreter") => Runtime::interpreter(),
-        Some(path) => Runtime::pjrt(path)?,
-    };
+    let rt = flags.runtime()?;
     let template = LmParams::init(&cfg, 0)?;
     let (params, tokens) = match get("--init") {
         Some(path) => {
@@ -77,7 +62,7 @@ fn main() -> Result<()> {
             let (u, s) = opt.update(&g, s.clone(), Some(p))?;
             Ok((apply_updates(p, &u)?, s, l))
         })
-        .donate_args(if args.iter().any(|a| a == "--no-donate") {
+        .donate_args(if flags.has("--no-donate") {
             &[]
         } else {
             &[0, 1]
@@ -104,10 +89,8 @@ fn main() -> Result<()> {
         x = (p, s, tokens.clone());
         l = l2;
     }
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let med = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
-    let min = sorted.first().copied().unwrap_or(f64::NAN);
+    let med = median(&times);
+    let min = times.iter().copied().fold(f64::NAN, f64::min);
     let info = rt.info();
     let out = serde_json::json!({
         "impl": "rax",

@@ -23,6 +23,9 @@
 //! tokens with the jitted prefill and one-token decode of `megalodon::generate`; the first call
 //! compiles (`decode_first_s`), the second is timed (`decode_s`, `decode_tokens_per_s` =
 //! batch x new-tokens / decode_s, prefill included, as megalodon-jax's `generate`).
+#[path = "../common/flags.rs"]
+mod flags;
+use flags::{median, Flags};
 use rax::core::autodiff::value_and_grad;
 use rax::core::policy::Policy;
 use rax::core::{DType, Error, Literal, PrngKey, Result, Tensor};
@@ -31,7 +34,6 @@ use rax::models::megalodon::checkpoint;
 use rax::models::megalodon::generate::Generator;
 use rax::models::megalodon::{lm_loss, MegalodonConfig, MegalodonForCausalLM};
 use rax::optim::{adamw, apply_updates, chain, clip_by_global_norm, GradientTransformation, State};
-use rax::runtime::Runtime;
 use std::cell::RefCell;
 use std::time::Instant;
 
@@ -72,26 +74,11 @@ fn loss_of(
     }
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s.get(s.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let get = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    let num = |flag: &str, d: usize| -> Result<usize> {
-        get(flag).map_or(Ok(d), |s| {
-            s.parse().map_err(|e| Error::arg(flag, format!("{s}: {e}")))
-        })
-    };
+    let flags = Flags::from_env();
+    let get = |flag: &str| flags.get(flag);
+    let has = |flag: &str| flags.has(flag);
+    let num = |flag: &str, d: usize| flags.num(flag, d);
     let compute = get("--compute").unwrap_or_else(|| "f32".into());
     let policy_s = match compute.as_str() {
         "f32" => "p=f32,c=f32,a=f32,s=f32",
@@ -106,11 +93,7 @@ fn main() -> Result<()> {
     let policy = Policy::parse(policy_s)?;
     let (batch, seq, steps) = (num("--batch", 4)?, num("--seq", 256)?, num("--steps", 10)?);
     let (prompt_len, new_tokens) = (num("--prompt-len", 64)?, num("--new-tokens", 64)?);
-    let rt = match get("--backend").as_deref() {
-        None | Some("auto") => Runtime::auto()?,
-        Some("interpreter") => Runtime::interpreter(),
-        Some(path) => Runtime::pjrt(path)?,
-    };
+    let rt = flags.runtime()?;
     let (cfg, params, tokens) = match get("--init") {
         Some(dir) => {
             let dir = std::path::Path::new(&dir);

@@ -11,12 +11,14 @@
 //! AdamW(1e-3, wd 0.01). Writes `OUT/model.safetensors` (megalodon-jax's `load_checkpoint`
 //! reads it), `OUT/tokens.npy` (int32 [2, 129] held-out windows) and `OUT/prompt.npy` (int32
 //! [2, 32], their first 32 bytes).
+#[path = "../common/flags.rs"]
+mod flags;
+use flags::Flags;
 use ndarray::Array2;
 use rax::core::autodiff::value_and_grad;
 use rax::core::{DType, Error, PrngKey, Result, Tensor};
 use rax::models::megalodon::{checkpoint, lm_loss, MegalodonConfig, MegalodonForCausalLM};
 use rax::optim::{adamw, apply_updates, chain, clip_by_global_norm, GradientTransformation, State};
-use rax::runtime::Runtime;
 use std::cell::RefCell;
 use std::path::PathBuf;
 
@@ -50,13 +52,8 @@ fn write_npy(path: &PathBuf, rows: usize, v: Vec<i32>) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let get = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let flags = Flags::from_env();
+    let get = |flag: &str| flags.get(flag);
     let data = get("--data").unwrap_or_else(|| "README.md".into());
     let out = PathBuf::from(get("--out").unwrap_or_else(|| "target/megalodon_tiny".into()));
     let steps: usize = match get("--steps") {
@@ -65,11 +62,7 @@ fn main() -> Result<()> {
             .map_err(|e| Error::arg("--steps", format!("{s}: {e}")))?,
         None => 300,
     };
-    let rt = match get("--backend").as_deref() {
-        None | Some("auto") => Runtime::auto()?,
-        Some("interpreter") => Runtime::interpreter(),
-        Some(path) => Runtime::pjrt(path)?,
-    };
+    let rt = flags.runtime()?;
     let bytes = std::fs::read(&data).map_err(|e| Error::data(&data, e.to_string()))?;
     // The last tenth is held out for tokens.npy.
     let split = bytes.len() * 9 / 10;

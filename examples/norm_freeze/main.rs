@@ -5,18 +5,16 @@
 //! Prints `{"blanket_bf16": {...}, "policy": {...}}` with `norm_moved_frac`, `audit_flagged`
 //! and `final_loss` per run, and writes a PNG chart of both loss curves (titled, with axes and a
 //! legend: red blanket bf16, blue policy p=f32,c=bf16).
+#[path = "../common/flags.rs"]
+mod flags;
+use flags::Flags;
 use rax::core::policy::Policy;
 use rax::norm_freeze::{run, Setup};
 use rax::runtime::Runtime;
 
 fn main() -> rax::core::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let get = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let flags = Flags::from_env();
+    let get = |flag: &str| flags.get(flag);
     let mut setup = Setup::default();
     if let Some(s) = get("--steps") {
         setup.steps = s
@@ -41,7 +39,7 @@ fn main() -> rax::core::Result<()> {
     )?;
     let obj = |r: &rax::norm_freeze::RunResult| serde_json::json!({"norm_moved_frac": r.norm_moved_frac, "audit_flagged": r.audit_flagged, "final_loss": r.final_loss});
     let out = serde_json::json!({"blanket_bf16": obj(&blanket), "policy": obj(&pol)});
-    if args.iter().any(|a| a == "--json") {
+    if flags.has("--json") {
         println!("{out}");
     } else {
         eprintln!("backend: {}", rt.description());

@@ -10,16 +10,16 @@ use ndarray::{ArrayD, IxDyn};
 use rax_core::Literal;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+mod common;
+use common::{plugin_backends as backends, rax, s, succeeds};
 
 fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../rax-models/tests/data/deepseek")
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_deepseek");
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    dir.join(name)
+    common::tmp("cli_deepseek", name)
 }
 
 fn golden(name: &str) -> BTreeMap<String, Literal> {
@@ -36,42 +36,6 @@ fn write_npy(lit: &Literal, name: &str) -> PathBuf {
     let a = ArrayD::from_shape_vec(IxDyn(lit.dims()), v).expect("shape");
     ndarray_npy::write_npy(&p, &a).expect("write npy");
     p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// `--backend` values: the interpreter and each discovered CPU plugin (both required under CI).
-fn backends() -> Vec<String> {
-    let mut v = vec!["interpreter".to_string()];
-    let found = rax_runtime::discover_plugins();
-    v.extend(found.cpu().map(|c| c.path.display().to_string()));
-    if v.len() < 3 {
-        let msg = format!(
-            "expected both CPU plugins, found {}: run `bash scripts/test.sh`.\n{}",
-            v.len() - 1,
-            found.report()
-        );
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(!ci, "{msg}");
-        eprintln!("WARNING (not CI, continuing): {msg}");
-    }
-    v
-}
-
-fn rax(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rax"))
-        .args(args)
-        .output()
-        .expect("run rax")
-}
-
-fn succeeds(args: &[&str]) -> String {
-    let out = rax(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "rax {args:?} failed: {err}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn max_rel(a: &[f64], b: &[f64]) -> f64 {
