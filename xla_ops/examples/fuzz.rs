@@ -12,49 +12,13 @@
 //! on stdout (reports go to stderr). Every failing program's seed is printed; `--replay SEED`
 //! runs just that program in this process, prints it and its outcome (with the shrunk program
 //! of a disagreement).
-use rax_core::{Graph, Literal, Result};
-use rax_runtime::{discover_plugins, Donation, Runtime};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use xla_ops::fuzz::{self, Backend, Config, Outcome, Summary};
 
-struct Plugin {
-    name: String,
-    rt: Runtime,
-}
-
-impl Backend for Plugin {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn run(&self, g: &Graph, inputs: &[Literal]) -> Result<Vec<Literal>> {
-        let exe = self.rt.backend().compile(g, &Donation::none())?;
-        let args: Vec<rax_core::Array> = inputs
-            .iter()
-            .map(|l| rax_core::Array::Host(l.clone().into()))
-            .collect();
-        exe.execute(&args)?.iter().map(|a| a.to_literal()).collect()
-    }
-}
-
-fn plugins() -> Vec<Plugin> {
-    let found = discover_plugins();
-    let mut v = Vec::new();
-    for c in found.cpu() {
-        match Runtime::pjrt(&c.path) {
-            Ok(rt) => {
-                let file = c.path.file_name().map(|n| n.to_string_lossy().into_owned());
-                let (a, b) = rt.info().api_version.unwrap_or((0, 0));
-                v.push(Plugin {
-                    name: format!("{} (API {a}.{b})", file.unwrap_or_default()),
-                    rt,
-                })
-            }
-            Err(e) => eprintln!("skipping {}: {e}", c.path.display()),
-        }
-    }
-    v
-}
+#[path = "../tests/common/fuzz_plugins.rs"]
+mod fuzz_plugins;
+use fuzz_plugins::plugins;
 
 fn arg<T: std::str::FromStr>(args: &[String], key: &str) -> Option<T> {
     let i = args.iter().position(|a| a == key)?;

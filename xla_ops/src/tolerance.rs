@@ -55,11 +55,23 @@ fn default_ulps(d: DType) -> f64 {
     }
 }
 
-fn parts(l: &Literal) -> Vec<f64> {
+/// A literal's values as f64, complex values as (re, im) pairs.
+pub fn parts(l: &Literal) -> Vec<f64> {
     match l.data() {
         rax_core::Data::C64(v) => v.iter().flat_map(|z| [z.re as f64, z.im as f64]).collect(),
         _ => l.to_f64_vec(),
     }
+}
+
+/// The first element where two literals of one exact (integer or bool) type differ, with both
+/// values; `None` when they are equal.
+pub fn exact_mismatch(a: &Literal, b: &Literal) -> Option<(usize, f64, f64)> {
+    if a.data() == b.data() {
+        return None;
+    }
+    let (x, y) = (a.to_f64_vec(), b.to_f64_vec());
+    let i = x.iter().zip(&y).position(|(p, q)| p != q).unwrap_or(0);
+    Some((i, x.get(i).copied()?, y.get(i).copied()?))
 }
 
 /// Checks one output.
@@ -69,15 +81,12 @@ pub fn check(expected: &Literal, got: &Literal, tol: Option<&TolOverride>) -> Re
     }
     let d = expected.dtype();
     if !d.is_inexact() {
-        if expected.data() != got.data() {
-            let (e, g) = (expected.to_f64_vec(), got.to_f64_vec());
-            let i = e.iter().zip(&g).position(|(a, b)| a != b).unwrap_or(0);
-            return Err(format!(
-                "exact {d} mismatch at flat index {i}: expected {}, got {}",
-                e[i], g[i]
-            ));
-        }
-        return Ok(());
+        return match exact_mismatch(expected, got) {
+            Some((i, e, g)) => Err(format!(
+                "exact {d} mismatch at flat index {i}: expected {e}, got {g}"
+            )),
+            None => Ok(()),
+        };
     }
     let (e, g) = (parts(expected), parts(got));
     let ulps = tol.and_then(|t| t.ulps).unwrap_or(default_ulps(d));

@@ -14,16 +14,9 @@
 
 use super::gen::{Program, Step};
 use super::{Backend, Interpreter, Outcome};
-use crate::tolerance::ulp;
+use crate::tolerance::{exact_mismatch, parts, ulp};
 use rax_core::{DType, Literal};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-
-fn parts(l: &Literal) -> Vec<f64> {
-    match l.data() {
-        rax_core::Data::C64(v) => v.iter().flat_map(|z| [z.re as f64, z.im as f64]).collect(),
-        _ => l.to_f64_vec(),
-    }
-}
 
 fn max_abs(l: &Literal) -> f64 {
     parts(l)
@@ -58,12 +51,10 @@ pub fn value_check(want: &Literal, got: &Literal, atol: f64) -> Result<(), Strin
     }
     let d = want.dtype();
     if !d.is_inexact() {
-        if want.data() != got.data() {
-            let (e, g) = (want.to_f64_vec(), got.to_f64_vec());
-            let i = e.iter().zip(&g).position(|(a, b)| a != b).unwrap_or(0);
-            return Err(format!("element {i}: interpreter {} vs {}", e[i], g[i]));
-        }
-        return Ok(());
+        return match exact_mismatch(want, got) {
+            Some((i, e, g)) => Err(format!("element {i}: interpreter {e} vs {g}")),
+            None => Ok(()),
+        };
     }
     let ulps = match d {
         DType::F32 | DType::F64 | DType::C64 => 4.0,

@@ -52,8 +52,8 @@ pub enum Step {
 }
 
 impl Step {
-    /// The pool values the step reads.
-    pub fn operands(&self) -> Vec<usize> {
+    /// The step's operand slots (indices into the value pool), in order.
+    fn operand_slots(&mut self) -> Vec<&mut usize> {
         use Step::*;
         match self {
             Unary(_, a)
@@ -76,59 +76,32 @@ impl Step {
             | While(a, _)
             | Cond(a)
             | Scan(a)
-            | Fft(a) => vec![*a],
+            | Fft(a) => vec![a],
             Binary(_, a, b)
             | Compare(_, a, b)
             | Matmul(a, b)
             | DynUpdate(a, b, ..)
-            | IndexAdd(a, b, ..) => vec![*a, *b],
-            Select(a, b, c) | Clamp(a, b, c) => vec![*a, *b, *c],
-            Concat(v, _) => v.clone(),
+            | IndexAdd(a, b, ..) => vec![a, b],
+            Select(a, b, c) | Clamp(a, b, c) => vec![a, b, c],
+            Concat(v, _) => v.iter_mut().collect(),
             Iota(..) => vec![],
         }
     }
 
+    /// The pool values the step reads.
+    pub fn operands(&self) -> Vec<usize> {
+        self.clone()
+            .operand_slots()
+            .into_iter()
+            .map(|a| *a)
+            .collect()
+    }
+
     /// The step with its operands renumbered by `map`.
     pub fn remap(&self, map: &dyn Fn(usize) -> usize) -> Step {
-        use Step::*;
         let mut s = self.clone();
-        match &mut s {
-            Unary(_, a)
-            | Scalar(_, a, _, _)
-            | Convert(a, _)
-            | Bitcast(a, _)
-            | Reshape(a, _)
-            | Transpose(a, _)
-            | Slice(a, ..)
-            | Pad(a, ..)
-            | Reverse(a, _)
-            | Broadcast(a, _)
-            | Reduce(_, a, _)
-            | Arg(_, a, _)
-            | Cumulative(_, a, ..)
-            | Sort(a, ..)
-            | TopK(a, _)
-            | DynSlice(a, ..)
-            | Take(a, ..)
-            | While(a, _)
-            | Cond(a)
-            | Scan(a)
-            | Fft(a) => *a = map(*a),
-            Binary(_, a, b)
-            | Compare(_, a, b)
-            | Matmul(a, b)
-            | DynUpdate(a, b, ..)
-            | IndexAdd(a, b, ..) => {
-                *a = map(*a);
-                *b = map(*b);
-            }
-            Select(a, b, c) | Clamp(a, b, c) => {
-                *a = map(*a);
-                *b = map(*b);
-                *c = map(*c);
-            }
-            Concat(v, _) => v.iter_mut().for_each(|x| *x = map(*x)),
-            Iota(..) => {}
+        for a in s.operand_slots() {
+            *a = map(*a);
         }
         s
     }
@@ -171,7 +144,11 @@ fn wiggle(x: &Tensor, k: u32) -> Tensor {
         return x.logical_not();
     }
     if d.is_int() {
-        return if k % 2 == 0 { x.neg() } else { x.abs() };
+        return if k.is_multiple_of(2) {
+            x.neg()
+        } else {
+            x.abs()
+        };
     }
     match k % 3 {
         0 => x.sin(),
@@ -263,13 +240,13 @@ pub fn apply(step: &Step, pool: &[Tensor]) -> Vec<Tensor> {
                 let s = x.cast(DType::F32).sum_all();
                 s.gt(&s.scalar_like(0.0))
             };
-            let out = rax_core::cond(
+
+            rax_core::cond(
                 &pred,
                 |o| vec![wiggle(&o[0], 1)],
                 |o| vec![wiggle(&o[0], 2)],
                 &[x],
-            );
-            out
+            )
         }
         Scan(x) => {
             let x = p(*x);
@@ -290,7 +267,7 @@ pub fn apply(step: &Step, pool: &[Tensor]) -> Vec<Tensor> {
                     (vec![next], vec![y])
                 },
                 &init,
-                &[x.clone()],
+                std::slice::from_ref(&x),
                 None,
                 false,
             );
@@ -495,7 +472,7 @@ fn factor_shape(r: &mut Rng, n: usize) -> Vec<usize> {
     let mut dims = Vec::new();
     let mut rest = n;
     for f in [2usize, 3, 5, 7] {
-        while rest % f == 0 && r.chance(0.6) {
+        while rest.is_multiple_of(f) && r.chance(0.6) {
             dims.push(f);
             rest /= f;
         }

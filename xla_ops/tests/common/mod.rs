@@ -1,0 +1,2 @@
+//! Helpers shared by xla-ops' integration tests.
+pub mod fuzz_plugins;
