@@ -6,6 +6,10 @@ use mega_common::*;
 use rax_core::{DType, Tensor};
 use rax_models::megalodon::{compute_loss, Forward, LossOptions, Reduction};
 
+/// bf16-compute logits against megalodon-jax's bf16 run, relative to the logit scale: 4 ulps of
+/// bf16's 8-bit significand (2^-8 each).
+const BF16_LOGITS_TOL: f64 = 4.0 / 256.0;
+
 #[test]
 fn tiny_logits_match_peer_eager() {
     let (cfg, p) = model("tiny");
@@ -138,8 +142,8 @@ fn bf16_compute_logits_within_bf16_tolerance() {
         eprintln!("{name} bf16 logits rel err vs peer bf16 {e:.2e} (vs f32 {e32:.2e})");
         // bf16 keeps 8 significant bits (relative spacing 2^-8 = 3.9e-3); activations round at
         // every op of 2 blocks and XLA fuses some chains in f32 where rax rounds per op, so
-        // allow a few bf16 ulps of the logit scale: 3e-2.
-        assert!(e < 3e-2, "{name}: {e}");
+        // allow 4 bf16 ulps of the logit scale (4·2^-8 = 1.6e-2; measured at most 6.5e-3).
+        assert!(e < BF16_LOGITS_TOL, "{name}: {e}");
     }
 }
 
@@ -169,7 +173,11 @@ fn backends_agree_with_peer_f32_and_bf16() {
             );
             // f32: rtol 2e-5 as megalodon-jax's tests; bf16: see bf16_compute_logits_...
             assert!(
-                e < if compute == "float32" { 2e-5 } else { 3e-2 },
+                e < if compute == "float32" {
+                    2e-5
+                } else {
+                    BF16_LOGITS_TOL
+                },
                 "{name} {compute}: {e}"
             );
         }
