@@ -19,7 +19,8 @@ fn io(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-fn to_st_dtype(d: DType) -> Option<safetensors::Dtype> {
+/// The safetensors dtype that stores `d` (`None` for complex, which the format lacks).
+pub fn safetensors_dtype(d: DType) -> Option<safetensors::Dtype> {
     use safetensors::Dtype as S;
     Some(match d {
         DType::Bool => S::BOOL,
@@ -38,23 +39,31 @@ fn to_st_dtype(d: DType) -> Option<safetensors::Dtype> {
     })
 }
 
-/// The dtype a safetensors header names (`"F32"`, `"BF16"`, ...).
-fn header_dtype(s: &str) -> Option<DType> {
-    Some(match s {
-        "BOOL" => DType::Bool,
-        "I8" => DType::I8,
-        "I32" => DType::I32,
-        "I64" => DType::I64,
-        "U8" => DType::U8,
-        "U32" => DType::U32,
-        "F16" => DType::F16,
-        "BF16" => DType::BF16,
-        "F32" => DType::F32,
-        "F64" => DType::F64,
-        "F8_E4M3" => DType::F8E4M3FN,
-        "F8_E5M2" => DType::F8E5M2,
+/// The rax dtype of a safetensors dtype (`None` for those rax has no dtype for).
+pub fn dtype_of(d: safetensors::Dtype) -> Option<DType> {
+    use safetensors::Dtype as S;
+    Some(match d {
+        S::BOOL => DType::Bool,
+        S::I8 => DType::I8,
+        S::I32 => DType::I32,
+        S::I64 => DType::I64,
+        S::U8 => DType::U8,
+        S::U32 => DType::U32,
+        S::F16 => DType::F16,
+        S::BF16 => DType::BF16,
+        S::F32 => DType::F32,
+        S::F64 => DType::F64,
+        S::F8_E4M3 => DType::F8E4M3FN,
+        S::F8_E5M2 => DType::F8E5M2,
         _ => return None,
     })
+}
+
+/// The dtype a safetensors header names (`"F32"`, `"BF16"`, ...).
+fn header_dtype(s: &str) -> Option<DType> {
+    serde_json::from_value::<safetensors::Dtype>(serde_json::Value::from(s))
+        .ok()
+        .and_then(dtype_of)
 }
 
 /// Reads every tensor of a safetensors file. The header is validated before any tensor is
@@ -67,7 +76,9 @@ pub fn load(path: impl AsRef<Path>) -> Result<BTreeMap<String, Literal>> {
     parse(path, &bytes)
 }
 
-fn parse(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, Literal>> {
+/// Reads every tensor of safetensors `bytes` (validated as [`load`] does); `path` names the
+/// source in errors.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, Literal>> {
     let len = bytes.len();
     if len < 8 {
         return Err(io(
@@ -169,23 +180,45 @@ pub fn save<T: Tree>(tree: &T, path: impl AsRef<Path>) -> Result<()> {
     for (name, t) in leaves_with_paths(tree) {
         lits.push((name, t.to_literal()?));
     }
-    let mut views = Vec::new();
-    for (name, l) in &lits {
-        let dt = to_st_dtype(l.dtype())
-            .ok_or_else(|| io(path, format!("{name}: {} cannot be stored", l.dtype())))?;
-        views.push((name.clone(), (dt, l.dims().to_vec(), l.to_bytes())));
-    }
-    let tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = views
+    write_atomic(path, &serialize(&lits, None, path)?)
+}
+
+/// Writes named literals (and optional string metadata) to a safetensors file, atomically as
+/// [`save`] does.
+pub fn save_map(
+    path: &Path,
+    tensors: &BTreeMap<String, Literal>,
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Result<()> {
+    let named: Vec<(String, Literal)> = tensors
         .iter()
-        .map(|(n, (dt, shape, data))| {
+        .map(|(n, l)| (n.clone(), l.clone()))
+        .collect();
+    write_atomic(path, &serialize(&named, metadata, path)?)
+}
+
+/// The safetensors bytes of named literals (dtypes as stored) with optional string metadata;
+/// `path` names the destination in errors (a dtype the format cannot store names the tensor).
+pub fn serialize(
+    tensors: &[(String, Literal)],
+    metadata: Option<std::collections::HashMap<String, String>>,
+    path: &Path,
+) -> Result<Vec<u8>> {
+    let mut bufs = Vec::new();
+    for (name, l) in tensors {
+        let dt = safetensors_dtype(l.dtype())
+            .ok_or_else(|| io(path, format!("{name}: {} cannot be stored", l.dtype())))?;
+        bufs.push((name.clone(), dt, l.dims().to_vec(), l.to_bytes()));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bufs
+        .iter()
+        .map(|(n, dt, shape, data)| {
             safetensors::tensor::TensorView::new(*dt, shape.clone(), data)
                 .map(|v| (n.clone(), v))
-                .map_err(|e| io(path, format!("tensor `{n}`: {e:?}")))
+                .map_err(|e| io(path, format!("tensor `{n}`: {e}")))
         })
         .collect::<Result<_>>()?;
-    let bytes = safetensors::serialize(tensors, &None).map_err(|e| io(path, format!("{e:?}")))?;
-    drop(views);
-    write_atomic(path, &bytes)
+    safetensors::serialize(views, &metadata).map_err(|e| io(path, e))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, `fsync`,

@@ -10,7 +10,7 @@
 //! tensor's path, shape and dtype against the model, and refuses with the reason.
 
 use rax_core::tree::{leaves_with_paths, unflatten};
-use rax_core::{AVal, DType, Error, Literal, Result, Shape, Tensor, Tree};
+use rax_core::{Error, Literal, Result, Tensor, Tree};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -66,40 +66,6 @@ fn io(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-fn st_dtype(d: DType) -> Option<safetensors::Dtype> {
-    use safetensors::Dtype as S;
-    Some(match d {
-        DType::Bool => S::BOOL,
-        DType::I8 => S::I8,
-        DType::I32 => S::I32,
-        DType::I64 => S::I64,
-        DType::U8 => S::U8,
-        DType::U32 => S::U32,
-        DType::F16 => S::F16,
-        DType::BF16 => S::BF16,
-        DType::F32 => S::F32,
-        DType::F64 => S::F64,
-        _ => return None,
-    })
-}
-
-fn from_st_dtype(d: safetensors::Dtype) -> Option<DType> {
-    use safetensors::Dtype as S;
-    Some(match d {
-        S::BOOL => DType::Bool,
-        S::I8 => DType::I8,
-        S::I32 => DType::I32,
-        S::I64 => DType::I64,
-        S::U8 => DType::U8,
-        S::U32 => DType::U32,
-        S::F16 => DType::F16,
-        S::BF16 => DType::BF16,
-        S::F32 => DType::F32,
-        S::F64 => DType::F64,
-        _ => return None,
-    })
-}
-
 /// A tree's leaves as safetensors bytes (named by path; the tensors are fetched to the host).
 pub fn to_safetensors<T: Tree>(tree: &T, what: &str) -> Result<Vec<u8>> {
     let mut lits = Vec::new();
@@ -111,43 +77,12 @@ pub fn to_safetensors<T: Tree>(tree: &T, what: &str) -> Result<Vec<u8>> {
         };
         lits.push((name, t.to_literal()?));
     }
-    let mut bufs = Vec::new();
-    for (name, l) in &lits {
-        let dt = st_dtype(l.dtype()).ok_or_else(|| {
-            Error::unsupported(
-                format!("{what} `{name}`"),
-                format!("{} cannot be stored", l.dtype()),
-            )
-        })?;
-        bufs.push((name.clone(), dt, l.dims().to_vec(), l.to_bytes()));
-    }
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bufs
-        .iter()
-        .map(|(n, dt, shape, data)| {
-            safetensors::tensor::TensorView::new(*dt, shape.clone(), data)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| Error::data(what, e.to_string()))
-        })
-        .collect::<Result<_>>()?;
-    safetensors::serialize(views, &None).map_err(|e| Error::data(what, e.to_string()))
+    rax_nn::checkpoint::serialize(&lits, None, Path::new(what))
 }
 
 /// Parses safetensors bytes into literals by name.
 pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<BTreeMap<String, Literal>> {
-    let st = safetensors::SafeTensors::deserialize(bytes)
-        .map_err(|e| io(path, format!("corrupt: {e}")))?;
-    let mut out = BTreeMap::new();
-    for (name, view) in st.tensors() {
-        let dtype = from_st_dtype(view.dtype()).ok_or_else(|| {
-            io(
-                path,
-                format!("`{name}`: unsupported dtype {:?}", view.dtype()),
-            )
-        })?;
-        let aval = AVal::new(Shape::new(view.shape().to_vec()), dtype);
-        out.insert(name, Literal::from_bytes(&aval, view.data())?);
-    }
-    Ok(out)
+    rax_nn::checkpoint::parse(path, bytes).map_err(|e| io(path, format!("corrupt: {e}")))
 }
 
 /// Fills a template tree from stored tensors: every path present, with the template's exact

@@ -18,7 +18,7 @@
 
 use super::config::{DeepseekConfig, Variant};
 use super::model::{Block, DeepseekParams, DeepseekState};
-use rax_core::{AVal, DType, Error, Literal, Result, Sensitive, Tensor};
+use rax_core::{DType, Error, Literal, Result, Sensitive, Tensor};
 use rax_nn::mla::MlaParams;
 use rax_nn::moe::MoeParams;
 use rax_nn::swiglu::SwiGlu;
@@ -53,71 +53,16 @@ fn ck(msg: impl Into<String>) -> Error {
     Error::data("deepseek checkpoint", msg.into())
 }
 
-fn st_dtype(d: safetensors::Dtype) -> Option<DType> {
-    use safetensors::Dtype as S;
-    Some(match d {
-        S::F32 => DType::F32,
-        S::BF16 => DType::BF16,
-        S::F16 => DType::F16,
-        S::F64 => DType::F64,
-        S::I64 => DType::I64,
-        S::I32 => DType::I32,
-        _ => return None,
-    })
-}
-
-fn to_st(d: DType) -> Option<safetensors::Dtype> {
-    use safetensors::Dtype as S;
-    Some(match d {
-        DType::F32 => S::F32,
-        DType::BF16 => S::BF16,
-        DType::F16 => S::F16,
-        DType::F64 => S::F64,
-        DType::I64 => S::I64,
-        DType::I32 => S::I32,
-        _ => return None,
-    })
-}
-
-/// Reads every tensor of one safetensors file.
+/// Reads every tensor of one safetensors file (header validated by rax-nn's checkpoint reader).
 pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, Literal>> {
-    let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| io(path, e))?;
-    let mut out = BTreeMap::new();
-    for (name, view) in st.tensors() {
-        let dt = st_dtype(view.dtype()).ok_or_else(|| {
-            io(
-                path,
-                format!("`{name}`: unsupported dtype {:?}", view.dtype()),
-            )
-        })?;
-        let aval = AVal::new(view.shape().to_vec(), dt);
-        out.insert(name, Literal::from_bytes(&aval, view.data())?);
-    }
-    Ok(out)
+    rax_nn::checkpoint::load(path)
 }
 
-/// Writes named literals to one safetensors file.
+/// Writes named literals to one safetensors file (atomically), with the `format: pt` metadata
+/// transformers writes.
 pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, Literal>) -> Result<()> {
-    let mut bufs = Vec::new();
-    for (n, l) in tensors {
-        let dt = to_st(l.dtype())
-            .ok_or_else(|| io(path, format!("`{n}`: {} cannot be stored", l.dtype())))?;
-        bufs.push((n.clone(), dt, l.dims().to_vec(), l.to_bytes()));
-    }
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bufs
-        .iter()
-        .map(|(n, dt, s, b)| {
-            safetensors::tensor::TensorView::new(*dt, s.clone(), b)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| io(path, e))
-        })
-        .collect::<Result<_>>()?;
-    let meta = Some(std::collections::HashMap::from([(
-        "format".to_string(),
-        "pt".to_string(),
-    )]));
-    safetensors::serialize_to_file(views, &meta, path).map_err(|e| io(path, e))
+    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    rax_nn::checkpoint::save_map(path, tensors, Some(meta))
 }
 
 /// Every tensor of a checkpoint directory (single file or sharded with an index).

@@ -19,7 +19,7 @@ use super::model::MegalodonForCausalLM;
 use super::pyjson;
 use super::sha256;
 use rax_core::tree::{leaves_with_info, leaves_with_paths, unflatten};
-use rax_core::{AVal, DType, Error, Literal, Policy, Result, Shape, Tensor};
+use rax_core::{DType, Error, Literal, Policy, Result, Tensor};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -80,34 +80,6 @@ pub fn manifest<'a>(rows: impl IntoIterator<Item = (&'a str, &'a [usize], DType)
             .collect(),
     );
     sha256::hex(pyjson::dumps(&v).as_bytes())
-}
-
-fn st_dtype(d: safetensors::Dtype) -> Option<DType> {
-    use safetensors::Dtype as S;
-    Some(match d {
-        S::BOOL => DType::Bool,
-        S::I32 => DType::I32,
-        S::I64 => DType::I64,
-        S::F16 => DType::F16,
-        S::BF16 => DType::BF16,
-        S::F32 => DType::F32,
-        S::F64 => DType::F64,
-        _ => return None,
-    })
-}
-
-fn to_st(d: DType) -> Option<safetensors::Dtype> {
-    use safetensors::Dtype as S;
-    Some(match d {
-        DType::Bool => S::BOOL,
-        DType::I32 => S::I32,
-        DType::I64 => S::I64,
-        DType::F16 => S::F16,
-        DType::BF16 => S::BF16,
-        DType::F32 => S::F32,
-        DType::F64 => S::F64,
-        _ => return None,
-    })
 }
 
 /// A loaded checkpoint: its validated config and parameters.
@@ -204,18 +176,7 @@ fn read(path: &Path) -> Result<(MegalodonConfig, BTreeMap<String, Literal>)> {
             ),
         ));
     }
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| io(path, e.to_string()))?;
-    let mut out = BTreeMap::new();
-    for (name, view) in st.tensors() {
-        let d = st_dtype(view.dtype()).ok_or_else(|| {
-            io(
-                path,
-                format!("tensor {name}: unsupported dtype {:?}", view.dtype()),
-            )
-        })?;
-        let aval = AVal::new(Shape::new(view.shape().to_vec()), d);
-        out.insert(name, Literal::from_bytes(&aval, view.data())?);
-    }
+    let out = rax_nn::checkpoint::parse(path, &bytes)?;
     let m = manifest(out.iter().map(|(n, l)| (n.as_str(), l.dims(), l.dtype())));
     if m != md["parameter_manifest_sha256"] {
         return Err(io(
@@ -365,39 +326,7 @@ pub fn save(
         if cfg.share_emb { "tied" } else { "untied" }.into(),
     );
     md.insert("dtype_policy".into(), dtype_policy(cfg).into());
-    let bufs: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = lits
-        .iter()
-        .map(|(n, l)| {
-            to_st(l.dtype())
-                .map(|d| (n.clone(), d, l.dims().to_vec(), l.to_bytes()))
-                .ok_or_else(|| {
-                    io(
-                        path,
-                        format!("tensor {n}: dtype {} cannot be stored", l.dtype()),
-                    )
-                })
-        })
-        .collect::<Result<_>>()?;
-    let views = bufs
-        .iter()
-        .map(|(n, d, s, b)| {
-            safetensors::tensor::TensorView::new(*d, s.clone(), b)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| io(path, e.to_string()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    safetensors::serialize_to_file(views, &Some(md), &tmp).map_err(|e| io(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(path, e.to_string())
-    })
+    // Written atomically (temporary file, fsync, rename, fsync of the directory).
+    let bytes = rax_nn::checkpoint::serialize(&lits, Some(md), path)?;
+    rax_nn::checkpoint::write_atomic(path, &bytes)
 }
