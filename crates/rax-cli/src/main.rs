@@ -2,8 +2,10 @@
 //! are printed as one line on stderr with a non-zero exit, never a panic.
 
 mod backend;
+mod diff;
 mod eval;
 mod generate;
+mod inspect;
 mod npy;
 mod plot;
 mod train;
@@ -29,6 +31,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Draw a run's charts (loss, eval loss, learning rate, gradient norm) as PNG.
     Plot(plot::PlotArgs),
+    /// Print a checkpoint's parameter tree, sensitive-parameter audit and group statistics.
+    Inspect(inspect::InspectArgs),
+    /// Per parameter group, how many leaves moved between two checkpoints (frozen ones named).
+    Diff(diff::DiffArgs),
 }
 
 /// Clap's message as one line: the text before its usage section, whitespace collapsed.
@@ -67,6 +73,8 @@ fn main() -> ExitCode {
         Command::Generate(a) => generate::run(&a),
         Command::Train(a) => train::run(&a),
         Command::Plot(a) => plot::run(&a),
+        Command::Inspect(a) => inspect::run(&a),
+        Command::Diff(a) => diff::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

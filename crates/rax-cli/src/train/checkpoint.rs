@@ -300,15 +300,18 @@ pub fn read(dir: &Path) -> Result<(Manifest, Files)> {
 }
 
 /// Resolves a checkpoint argument: a checkpoint directory, or a run directory (its newest).
-#[cfg(test)]
 pub fn resolve(path: &Path) -> Result<PathBuf> {
     if path.join("manifest.json").exists() {
         return Ok(path.to_path_buf());
     }
+    if !path.exists() {
+        return Err(io(path, "no such file or directory"));
+    }
     committed(path).pop().map(|(_, p)| p).ok_or_else(|| {
         io(
             path,
-            "neither a checkpoint directory nor a run directory with a committed checkpoint",
+            "neither a rax train checkpoint directory (no manifest.json) nor a run directory \
+             with a committed checkpoint",
         )
     })
 }
