@@ -212,3 +212,78 @@ fn config_mistakes_name_the_key_and_the_line() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn losses(dir: &Path) -> Vec<f64> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn megalodon_trains_on_packed_documents_and_resumes_bitwise_with_dropout() {
+    let dir = tmp("megalodon");
+    let cfg = configs().join("megalodon_tiny.toml");
+    let (ok, s, err) = train(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--steps",
+        "8",
+        "--checkpoint-every",
+        "4",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(s["steps"], 8);
+    assert_eq!(s["frozen_params"].as_array().unwrap().len(), 0, "{s}");
+    let all = losses(&dir);
+    assert_eq!(all.len(), 8);
+    assert!(all[7] < all[0], "the loss must fall: {all:?}");
+    // Sensitive leaves (CEMA coefficients, norms) stay f32 under c=bf16.
+    let policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("policy.json")).unwrap()).unwrap();
+    assert_eq!(policy["sensitive_not_f32"].as_array().unwrap().len(), 0);
+    assert_eq!(policy["compute"], "bf16");
+    // Resume from the step-4 checkpoint alone: steps 5..8 repeat bit for bit (the dropout
+    // masks come from the run key folded with the step).
+    let again = tmp("megalodon_resume");
+    std::fs::create_dir_all(again.join("checkpoints")).unwrap();
+    std::fs::copy(dir.join("config.toml"), again.join("config.toml")).unwrap();
+    let ck = Path::new("checkpoints/step_00000004");
+    std::fs::create_dir_all(again.join(ck)).unwrap();
+    for f in std::fs::read_dir(dir.join(ck)).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, again.join(ck).join(f.file_name().unwrap())).unwrap();
+    }
+    let (ok, s, err) = train(&["--resume", again.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    assert_eq!(s["resumed_from"], 4);
+    assert_eq!(losses(&again), all[4..].to_vec());
+
+    // An unknown MegalodonConfig field is an error naming it and its line.
+    let bad = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("swiglu = true", "swiglu = true\nswish = true");
+    let line = bad.lines().position(|l| l.starts_with("swish")).unwrap() + 1;
+    let f = tmp("megalodon_bad").with_extension("toml");
+    std::fs::write(&f, &bad).unwrap();
+    let (ok, _, err) = train(&[
+        "--config",
+        f.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains(&format!(":{line}")) && err.contains("swish"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&again);
+}

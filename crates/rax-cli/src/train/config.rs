@@ -181,6 +181,13 @@ pub enum ModelConfig {
         /// The config.json fields.
         config: serde_json::Map<String, serde_json::Value>,
     },
+    /// Megalodon (rax_models::megalodon): `config` holds megalodon-jax 0.2.2
+    /// `MegalodonConfig` fields (`vocab_size`, `model_dim`, `num_layers`, ...; unknown fields
+    /// are refused); its dtype fields are overridden by the run's policy.
+    Megalodon {
+        /// The MegalodonConfig fields.
+        config: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 impl ModelConfig {
@@ -189,6 +196,7 @@ impl ModelConfig {
         match self {
             ModelConfig::ReferenceLm { .. } => "reference_lm",
             ModelConfig::Deepseek { .. } => "deepseek",
+            ModelConfig::Megalodon { .. } => "megalodon",
         }
     }
 
@@ -196,10 +204,11 @@ impl ModelConfig {
     pub fn vocab(&self) -> usize {
         match self {
             ModelConfig::ReferenceLm { vocab, .. } => vocab.0 as usize,
-            ModelConfig::Deepseek { config } => config
+            ModelConfig::Deepseek { config } | ModelConfig::Megalodon { config } => config
                 .get("vocab_size")
                 .and_then(|v| v.as_u64())
-                .unwrap_or(0) as usize,
+                .unwrap_or(0)
+                as usize,
         }
     }
 }
@@ -551,6 +560,30 @@ fn at(text: &str, origin: &str, key: &str, msg: String) -> Error {
     Error::data("rax train config", format!("{loc}: `{key}` {msg}"))
 }
 
+/// A `[model.config]` the family's reader refused: the error at the line of the field it
+/// names (the first backquoted word that is a key of the file), else at `family`.
+fn model_config_error(text: &str, origin: &str, family: &str, msg: &str) -> Error {
+    let named = msg
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .find(|w| !w.is_empty() && key_line(text, w).is_some());
+    match named {
+        Some(k) => at(
+            text,
+            origin,
+            k,
+            format!("in [model.config] ({family}): {msg}"),
+        ),
+        None => at(
+            text,
+            origin,
+            "family",
+            format!("= \"{family}\": [model.config] {msg}"),
+        ),
+    }
+}
+
 /// Checks that involve several keys.
 fn check(cfg: &RunConfig, text: &str, origin: &str) -> Result<()> {
     match &cfg.model {
@@ -568,14 +601,13 @@ fn check(cfg: &RunConfig, text: &str, origin: &str) -> Result<()> {
             rax_models::deepseek::config::DeepseekConfig::from_json(&serde_json::Value::Object(
                 config.clone(),
             ))
-            .map_err(|e| {
-                at(
-                    text,
-                    origin,
-                    "family",
-                    format!("= \"deepseek\": [model.config] {e}"),
-                )
-            })?;
+            .map_err(|e| model_config_error(text, origin, "deepseek", &e.to_string()))?;
+        }
+        ModelConfig::Megalodon { config } => {
+            rax_models::megalodon::config::MegalodonConfig::from_json(
+                &serde_json::Value::Object(config.clone()).to_string(),
+            )
+            .map_err(|e| model_config_error(text, origin, "megalodon", &e.to_string()))?;
         }
     }
     if cfg.optimizer.groups.is_empty() {

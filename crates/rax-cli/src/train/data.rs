@@ -306,9 +306,9 @@ pub struct Loader {
 pub struct Batch {
     /// int32 tokens.
     pub tokens: Literal,
-    /// int32 segment ids (packed documents), for families that isolate documents; the
-    /// reference LM does not read them yet.
-    #[allow(dead_code)]
+    /// int32 segment ids (packed documents), for families that isolate documents
+    /// (Megalodon); the reference LM and DeepSeek attend across documents, as the models
+    /// they mirror do.
     pub segments: Literal,
 }
 
@@ -375,8 +375,9 @@ impl Loader {
         })
     }
 
-    /// The fixed held-out batches `[batch, seq + 1]` (`None` without a held-out split).
-    pub fn eval_batches(&self, n: usize) -> Result<Option<Vec<Literal>>> {
+    /// The fixed held-out batches `[batch, seq + 1]` with their segment ids (`None` without a
+    /// held-out split).
+    pub fn eval_batches(&self, n: usize) -> Result<Option<Vec<(Literal, Literal)>>> {
         let m = self.ds.eval_windows(self.seq);
         if m == 0 {
             return Ok(None);
@@ -384,10 +385,17 @@ impl Loader {
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             let mut toks = Vec::with_capacity(self.batch * (self.seq + 1));
+            let mut segs = Vec::with_capacity(self.batch * (self.seq + 1));
             for j in 0..self.batch {
-                toks.extend(self.ds.window((i * self.batch + j) % m, self.seq, true).0);
+                let (t, s) = self.ds.window((i * self.batch + j) % m, self.seq, true);
+                toks.extend(t);
+                segs.extend(s);
             }
-            out.push(Literal::from_vec([self.batch, self.seq + 1], toks)?);
+            let shape = [self.batch, self.seq + 1];
+            out.push((
+                Literal::from_vec(shape, toks)?,
+                Literal::from_vec(shape, segs)?,
+            ));
         }
         Ok(Some(out))
     }
@@ -446,7 +454,8 @@ mod tests {
         let bytes: Vec<u8> = (0..100u8).collect();
         let l = Loader::new(Dataset::from_bytes(bytes, vec![0], 20), 0, 4, 2, 1, 0).unwrap();
         let ev = l.eval_batches(1).unwrap().unwrap();
-        assert_eq!(ev[0].to_f64_vec()[0], 80.0);
+        assert_eq!(ev[0].0.to_f64_vec()[0], 80.0);
+        assert_eq!(ev[0].1.dims(), &[2, 5]);
         assert_eq!(l.ds.train_windows(4), 19);
     }
 

@@ -3,11 +3,25 @@
 //! family variant into a concrete model for generic code (training, inspect, diff).
 
 use super::config::{ModelConfig, RunConfig};
-use rax_core::{DType, Result, Tensor, Tree};
+use rax_core::{DType, PrngKey, Result, Tensor, Tree};
 use rax_models::deepseek::config::DeepseekConfig;
 use rax_models::deepseek::model::{loss_and_stats, DeepseekParams, DeepseekState, RunOptions};
 use rax_models::lm::{loss, LmConfig, LmParams};
+use rax_models::megalodon::config::MegalodonConfig;
+use rax_models::megalodon::loss::{compute_loss, LossOptions};
+use rax_models::megalodon::model::MegalodonForCausalLM;
 use rax_nn::moe_dispatch::Dispatch;
+
+/// One micro-batch as the loss sees it (traced tensors).
+pub struct MicroBatch<'a> {
+    /// int32 tokens `[B, T+1]`.
+    pub tokens: &'a Tensor,
+    /// int32 segment ids `[B, T+1]`: 0 for the document a window starts in, +1 at each new
+    /// document (families that isolate packed documents read them).
+    pub segments: &'a Tensor,
+    /// The step's training randomness (dropout); `None` for held-out evaluation.
+    pub key: Option<PrngKey>,
+}
 
 /// A model `rax train` can train.
 pub trait TrainModel: 'static {
@@ -15,8 +29,8 @@ pub trait TrainModel: 'static {
     type Params: Tree + Clone + 'static;
     /// Fresh f32 parameters from a seed.
     fn init(&self, seed: u64) -> Result<Self::Params>;
-    /// Mean next-token loss (f32 scalar) of `tokens [B, T+1]` (i32), traced.
-    fn loss(&self, p: &Self::Params, tokens: &Tensor) -> Result<Tensor>;
+    /// Mean next-token loss (f32 scalar) of a micro-batch, traced.
+    fn loss(&self, p: &Self::Params, b: &MicroBatch<'_>) -> Result<Tensor>;
 }
 
 /// The reference LM with its compute dtype.
@@ -27,8 +41,8 @@ impl TrainModel for ReferenceLm {
     fn init(&self, seed: u64) -> Result<LmParams> {
         LmParams::init(&self.0, seed)
     }
-    fn loss(&self, p: &LmParams, tokens: &Tensor) -> Result<Tensor> {
-        let l = loss(&self.0, p, tokens);
+    fn loss(&self, p: &LmParams, b: &MicroBatch<'_>) -> Result<Tensor> {
+        let l = loss(&self.0, p, b.tokens);
         l.check()?;
         Ok(l)
     }
@@ -47,8 +61,31 @@ impl TrainModel for Deepseek {
     fn init(&self, seed: u64) -> Result<DeepseekParams> {
         Ok(DeepseekParams::init(&self.cfg, seed, 0.02)?.0)
     }
-    fn loss(&self, p: &DeepseekParams, tokens: &Tensor) -> Result<Tensor> {
-        Ok(loss_and_stats(&self.cfg, &self.opts, p, &self.state, tokens)?.0)
+    fn loss(&self, p: &DeepseekParams, b: &MicroBatch<'_>) -> Result<Tensor> {
+        Ok(loss_and_stats(&self.cfg, &self.opts, p, &self.state, b.tokens)?.0)
+    }
+}
+
+/// Megalodon (rax_models::megalodon) with the run's compute and softmax dtypes; initialised in
+/// f32 (the run's cast then stores it as the policy says). Packed documents are isolated:
+/// the window's segment ids (+1, as megalodon-jax reserves 0 for padding) go to
+/// `compute_loss`, which restarts CEMA, TimestepNorm, attention and RoPE at each document
+/// and drops the targets that cross a boundary. Dropout draws from the step's key.
+pub struct Megalodon(pub MegalodonConfig);
+
+impl TrainModel for Megalodon {
+    type Params = MegalodonForCausalLM;
+    fn init(&self, seed: u64) -> Result<MegalodonForCausalLM> {
+        MegalodonForCausalLM::init(&self.0, &PrngKey::new(seed))
+    }
+    fn loss(&self, p: &MegalodonForCausalLM, b: &MicroBatch<'_>) -> Result<Tensor> {
+        let seg = b.segments + 1;
+        let o = LossOptions {
+            segment_ids: Some(&seg),
+            dropout: b.key.clone(),
+            ..LossOptions::default()
+        };
+        Ok(compute_loss(p, &self.0, b.tokens, b.tokens, &o)?.0)
     }
 }
 
@@ -63,6 +100,21 @@ pub trait ModelVisitor {
 /// Builds the config's model (compute dtype from the policy) and visits it.
 pub fn with_model<V: ModelVisitor>(cfg: &RunConfig, compute: DType, v: V) -> Result<V::Out> {
     Ok(match &cfg.model {
+        ModelConfig::Megalodon { config } => {
+            let c =
+                MegalodonConfig::from_json(&serde_json::Value::Object(config.clone()).to_string())
+                    .map_err(|e| {
+                        rax_core::Error::data("model.config (megalodon)", e.to_string())
+                    })?;
+            let policy = cfg.policy.policy()?;
+            let c = c.with_policy(&rax_core::Policy {
+                param: DType::F32,
+                compute,
+                accum: DType::F32,
+                softmax: policy.softmax,
+            })?;
+            v.visit(Megalodon(c))
+        }
         ModelConfig::ReferenceLm {
             vocab,
             width,

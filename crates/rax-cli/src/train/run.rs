@@ -164,11 +164,15 @@ fn write_policy_file<P: rax_core::Tree>(dir: &Path, cfg: &RunConfig, p: &P) -> R
 fn mean_eval<M: TrainModel>(
     ev: &step::EvalJit<M::Params>,
     p: &M::Params,
-    batches: &[rax_core::Literal],
+    batches: &[(rax_core::Literal, rax_core::Literal)],
 ) -> Result<f64> {
     let mut s = 0.0;
-    for b in batches {
-        let l = ev.call(&(p.clone(), Tensor::from_literal(b.clone())))?;
+    for (t, sg) in batches {
+        let l = ev.call(&(
+            p.clone(),
+            Tensor::from_literal(t.clone()),
+            Tensor::from_literal(sg.clone()),
+        ))?;
         s += l.to_vec::<f32>()?.first().copied().unwrap_or(f32::NAN) as f64;
     }
     Ok(s / batches.len().max(1) as f64)
@@ -257,6 +261,15 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
                 cdir.display(),
                 m.step
             ));
+            // The initial parameters (the reference of `frozen_params`) follow from the config
+            // and seed: a run directory holding only a checkpoint gets them back.
+            let init = dir.join("init_params.safetensors");
+            if !init.exists() {
+                ckpt::write_atomic(&init, &ckpt::to_safetensors(&params0, "params")?)?;
+            }
+            if !dir.join("policy.json").exists() {
+                write_policy_file(dir, cfg, &params0)?;
+            }
             (p, s, m.step, m.data_position, rs)
         }
         None => {
@@ -345,7 +358,13 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
     if start < total {
         // Compile ahead of time so the first step's rate is the step's, not the compiler's.
         let b0 = Tensor::zeros(&[accum, bsz, seq + 1], rax_core::DType::I32);
-        stepf.compile(&(params.clone(), state.clone(), b0))?;
+        stepf.compile(&(
+            params.clone(),
+            state.clone(),
+            b0.clone(),
+            b0,
+            key.data().clone(),
+        ))?;
     }
     let mut stop: Option<Error> = None;
     let mut done = start;
@@ -353,8 +372,15 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
         done = stepn;
         let batch = loader.next_batch()?;
         let t0 = Instant::now();
-        let (p, s, head, stats) =
-            stepf.call(&(params, state, Tensor::from_literal(batch.tokens)))?;
+        // Step n's randomness: the run key folded with n (the same on a resumed run).
+        let step_key = Tensor::from_literal(key.fold_in(stepn as u32).data().to_literal()?);
+        let (p, s, head, stats) = stepf.call(&(
+            params,
+            state,
+            Tensor::from_literal(batch.tokens),
+            Tensor::from_literal(batch.segments),
+            step_key,
+        ))?;
         params = p;
         state = s;
         let head = head.to_vec::<f32>()?;
@@ -450,7 +476,8 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
     }
     // Frozen parameters: leaves identical to the initial ones.
     let init = ckpt::from_safetensors(
-        &std::fs::read(dir.join("init_params.safetensors")).map_err(|e| io(dir, e))?,
+        &std::fs::read(dir.join("init_params.safetensors"))
+            .map_err(|e| io(&dir.join("init_params.safetensors"), e))?,
         &dir.join("init_params.safetensors"),
     )?;
     let mut frozen = Vec::new();

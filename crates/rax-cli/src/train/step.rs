@@ -1,21 +1,23 @@
-//! The jitted training step: for each of the `A` micro-batches of `tokens [A, B, T+1]` the
+//! The jitted training step: for each of the `A` micro-batches of `tokens [A, B, T+1]` (with
+//! their segment ids, and the step's PRNG key folded with the micro-batch index) the
 //! loss and gradient (summed in f32 when A > 1, then averaged), the global gradient norm, the
 //! optimizer update and its application; a non-finite loss or gradient keeps the parameters
 //! and optimizer state as they were (a select, so it traces). Parameters and state are donated.
 //! Besides them it returns `[loss, grad_norm, finite]` and, per leaf, the statistics of
 //! [`super::diagnostics::PER_LEAF`]: Σg², Σu², Σθ² (new θ), elements moved, max |u|.
 
-use super::model::TrainModel;
+use super::model::{MicroBatch, TrainModel};
 use rax_core::autodiff::value_and_grad;
 use rax_core::precision::{all_finite, select_tree};
 use rax_core::tree::{flatten, tree_map, tree_map2};
-use rax_core::{DType, Result, Tensor};
+use rax_core::{DType, PrngKey, Result, Tensor};
 use rax_optim::{apply_updates, global_norm, Boxed, GradientTransformation, State};
 use rax_runtime::{Fallible, Jit, Runtime};
 use std::rc::Rc;
 
-/// The step's input and output types.
-pub type StepIn<P> = (P, State, Tensor);
+/// The step's inputs: parameters, optimizer state, tokens and segment ids `[A, B, T+1]`,
+/// the step's PRNG key data (u32[2]).
+pub type StepIn<P> = (P, State, Tensor, Tensor, Tensor);
 /// Parameters, state, `[loss, grad_norm, finite]`, per-leaf statistics.
 pub type StepOut<P> = (P, State, Tensor, Tensor);
 
@@ -24,15 +26,22 @@ pub type StepFn<P> = Box<dyn Fn(&StepIn<P>) -> Result<StepOut<P>>>;
 
 /// The traced body of one step.
 pub fn body<M: TrainModel>(model: Rc<M>, opt: Rc<Boxed>, accum: usize) -> StepFn<M::Params> {
-    Box::new(move |(p, s, toks): &StepIn<M::Params>| {
+    Box::new(move |(p, s, toks, segs, key): &StepIn<M::Params>| {
+        let key = PrngKey::from_data(key)?;
         let mut loss_sum: Option<Tensor> = None;
         let mut g_sum: Option<M::Params> = None;
         for a in 0..accum {
             let dims = toks.dims();
             let t = toks.slice_axis(0, a, a + 1).reshape(&[dims[1], dims[2]]);
+            let sg = segs.slice_axis(0, a, a + 1).reshape(&[dims[1], dims[2]]);
+            let mb = MicroBatch {
+                tokens: &t,
+                segments: &sg,
+                key: Some(key.fold_in(a as u32)),
+            };
             let m = model.clone();
             let err = std::cell::RefCell::new(None);
-            let (l, g) = value_and_grad(|p: &M::Params| match m.loss(p, &t) {
+            let (l, g) = value_and_grad(|p: &M::Params| match m.loss(p, &mb) {
                 Ok(l) => l,
                 Err(e) => {
                     *err.borrow_mut() = Some(e);
@@ -101,7 +110,7 @@ pub fn body<M: TrainModel>(model: Rc<M>, opt: Rc<Boxed>, accum: usize) -> StepFn
 pub type StepJit<P> = Jit<StepIn<P>, StepOut<P>, Fallible<StepFn<P>>>;
 
 /// The jitted held-out loss.
-pub type EvalJit<P> = Jit<(P, Tensor), Tensor, Fallible<EvalFn<P>>>;
+pub type EvalJit<P> = Jit<(P, Tensor, Tensor), Tensor, Fallible<EvalFn<P>>>;
 
 pub fn jit<M: TrainModel>(
     rt: &Runtime,
@@ -112,12 +121,18 @@ pub fn jit<M: TrainModel>(
     rt.try_jit(body(model, opt, accum)).donate_args(&[0, 1])
 }
 
-/// The eval program: the loss of one `[B, T+1]` batch.
-pub type EvalFn<P> = Box<dyn Fn(&(P, Tensor)) -> Result<Tensor>>;
+/// The eval program: the loss of one `[B, T+1]` batch (tokens, segment ids), no dropout.
+pub type EvalFn<P> = Box<dyn Fn(&(P, Tensor, Tensor)) -> Result<Tensor>>;
 
 /// The jitted held-out loss.
 pub fn eval_jit<M: TrainModel>(rt: &Runtime, model: Rc<M>) -> EvalJit<M::Params> {
-    let f: EvalFn<M::Params> =
-        Box::new(move |(p, t): &(M::Params, Tensor)| Ok(model.loss(p, t)?.cast(DType::F32)));
+    let f: EvalFn<M::Params> = Box::new(move |(p, t, s): &(M::Params, Tensor, Tensor)| {
+        let mb = MicroBatch {
+            tokens: t,
+            segments: s,
+            key: None,
+        };
+        Ok(model.loss(p, &mb)?.cast(DType::F32))
+    });
     rt.try_jit(f)
 }
