@@ -287,3 +287,53 @@ fn megalodon_trains_on_packed_documents_and_resumes_bitwise_with_dropout() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&again);
 }
+
+#[test]
+fn seed004_mla_moe_trains_with_lion_and_router_losses() {
+    let dir = tmp("seed004");
+    let cfg = configs().join("mla_moe_seed004.toml");
+    let (ok, s, err) = train(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--steps",
+        "12",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(s["nonfinite_steps_skipped"], 0);
+    assert_eq!(s["frozen_params"].as_array().unwrap().len(), 0, "{s}");
+    let l = losses(&dir);
+    assert!(l[11] < l[0], "the loss must fall: {l:?}");
+    // The router z-loss is part of the objective: without it the first step's loss is lower
+    // by 1e-3 x sum over the 2 MoE layers of mean(logsumexp^2) of near-uniform router logits
+    // over 4 experts (about 2 x ln(4)^2 = 3.8, so about 3.8e-3).
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("router_z_loss = 1e-3", "router_z_loss = 0.0")
+        .replace("balance_coef = 1e-4", "balance_coef = 0.0");
+    let f = tmp("seed004_noaux").with_extension("toml");
+    std::fs::write(
+        &f,
+        text.replace(
+            "../data/corpus",
+            configs().join("../data/corpus").to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let d2 = tmp("seed004_noaux_run");
+    let (ok, _, err) = train(&[
+        "--config",
+        f.to_str().unwrap(),
+        "--out",
+        d2.to_str().unwrap(),
+        "--steps",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    let gap = l[0] - losses(&d2)[0];
+    assert!(gap > 2e-3 && gap < 6e-3, "z-loss contribution {gap}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&d2);
+}

@@ -159,6 +159,58 @@ impl From<AtLeastOne> for u64 {
     }
 }
 
+/// A number that must be >= 0 (checked while reading).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct NonNegative(pub f64);
+
+impl TryFrom<f64> for NonNegative {
+    type Error = String;
+    fn try_from(x: f64) -> std::result::Result<Self, String> {
+        if x.is_finite() && x >= 0.0 {
+            Ok(NonNegative(x))
+        } else {
+            Err(format!("must be a finite number >= 0, got {x}"))
+        }
+    }
+}
+
+impl From<NonNegative> for f64 {
+    fn from(p: NonNegative) -> f64 {
+        p.0
+    }
+}
+
+/// The MoE balance loss of a DeepSeek run.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BalanceLoss {
+    /// No balance loss.
+    #[default]
+    None,
+    /// The Switch Transformer loss.
+    Switch,
+    /// DeepSeek's sequence-wise loss.
+    Sequence,
+}
+
+/// The MoE dispatch path of a DeepSeek run.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DispatchKind {
+    /// Every expert on every token, masked.
+    #[default]
+    Dense,
+    /// Static per-expert capacity; overflow dropped and counted.
+    Capacity,
+    /// Sort by expert, grouped GEMM, unsort.
+    Dropless,
+}
+
+fn default_capacity() -> Positive {
+    Positive(1.25)
+}
+
 /// The model family and its configuration.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "family", rename_all = "snake_case", deny_unknown_fields)]
@@ -180,6 +232,21 @@ pub enum ModelConfig {
     Deepseek {
         /// The config.json fields.
         config: serde_json::Map<String, serde_json::Value>,
+        /// Router z-loss coefficient (mean logsumexp² of the router logits, per MoE layer).
+        #[serde(default)]
+        router_z_loss: NonNegative,
+        /// Balance loss: `none`, `switch` or `sequence` (DeepSeek's sequence-wise loss).
+        #[serde(default)]
+        balance_loss: BalanceLoss,
+        /// Coefficient of the balance loss.
+        #[serde(default)]
+        balance_coef: NonNegative,
+        /// MoE dispatch: `dense` (the oracle), `capacity` or `dropless`.
+        #[serde(default)]
+        dispatch: DispatchKind,
+        /// Capacity factor of `dispatch = "capacity"`.
+        #[serde(default = "default_capacity")]
+        capacity_factor: Positive,
     },
     /// Megalodon (rax_models::megalodon): `config` holds megalodon-jax 0.2.2
     /// `MegalodonConfig` fields (`vocab_size`, `model_dim`, `num_layers`, ...; unknown fields
@@ -204,7 +271,7 @@ impl ModelConfig {
     pub fn vocab(&self) -> usize {
         match self {
             ModelConfig::ReferenceLm { vocab, .. } => vocab.0 as usize,
-            ModelConfig::Deepseek { config } | ModelConfig::Megalodon { config } => config
+            ModelConfig::Deepseek { config, .. } | ModelConfig::Megalodon { config } => config
                 .get("vocab_size")
                 .and_then(|v| v.as_u64())
                 .unwrap_or(0)
@@ -597,7 +664,7 @@ fn check(cfg: &RunConfig, text: &str, origin: &str) -> Result<()> {
                 ));
             }
         }
-        ModelConfig::Deepseek { config } => {
+        ModelConfig::Deepseek { config, .. } => {
             rax_models::deepseek::config::DeepseekConfig::from_json(&serde_json::Value::Object(
                 config.clone(),
             ))

@@ -2,10 +2,11 @@
 //! parameters and the traced loss of a token batch), and [`with_model`] turns the config's
 //! family variant into a concrete model for generic code (training, inspect, diff).
 
-use super::config::{ModelConfig, RunConfig};
+use super::config::{BalanceLoss, DispatchKind, ModelConfig, RunConfig};
 use rax_core::{DType, PrngKey, Result, Tensor, Tree};
 use rax_models::deepseek::config::DeepseekConfig;
 use rax_models::deepseek::model::{loss_and_stats, DeepseekParams, DeepseekState, RunOptions};
+use rax_models::deepseek::train::{aux_losses, Balance};
 use rax_models::lm::{loss, LmConfig, LmParams};
 use rax_models::megalodon::config::MegalodonConfig;
 use rax_models::megalodon::loss::{compute_loss, LossOptions};
@@ -49,11 +50,15 @@ impl TrainModel for ReferenceLm {
 }
 
 /// DeepSeek V2/V3 (MLA + MoE) with its non-trainable state (V3 routing biases, kept at their
-/// initial zeros: rax train does not run the bias update yet) and run options.
+/// initial zeros: rax train does not run the aux-loss-free bias update; `rax_models::deepseek::
+/// train` does), run options and auxiliary-loss coefficients. The loss is the mean next-token
+/// cross-entropy plus `z_loss ×` router z-loss plus the balance loss, all in f32.
 pub struct Deepseek {
     cfg: DeepseekConfig,
     opts: RunOptions,
     state: DeepseekState,
+    z_loss: f64,
+    balance: Balance,
 }
 
 impl TrainModel for Deepseek {
@@ -62,7 +67,13 @@ impl TrainModel for Deepseek {
         Ok(DeepseekParams::init(&self.cfg, seed, 0.02)?.0)
     }
     fn loss(&self, p: &DeepseekParams, b: &MicroBatch<'_>) -> Result<Tensor> {
-        Ok(loss_and_stats(&self.cfg, &self.opts, p, &self.state, b.tokens)?.0)
+        let (ce, stats) = loss_and_stats(&self.cfg, &self.opts, p, &self.state, b.tokens)?;
+        if self.z_loss == 0.0 && self.balance.coefficient() == 0.0 {
+            return Ok(ce);
+        }
+        let batch = b.tokens.dims().first().copied().unwrap_or(1);
+        let (z, bal) = aux_losses(&stats, self.balance, batch);
+        Ok(&ce + &(&z * self.z_loss) + &bal * self.balance.coefficient())
     }
 }
 
@@ -127,16 +138,36 @@ pub fn with_model<V: ModelVisitor>(cfg: &RunConfig, compute: DType, v: V) -> Res
             heads: heads.0 as usize,
             compute,
         })),
-        ModelConfig::Deepseek { config } => {
+        ModelConfig::Deepseek {
+            config,
+            router_z_loss,
+            balance_loss,
+            balance_coef,
+            dispatch,
+            capacity_factor,
+        } => {
             let c = DeepseekConfig::from_json(&serde_json::Value::Object(config.clone()))?;
             let state = DeepseekParams::init(&c, 0, 0.02)?.1;
+            let bc = balance_coef.0;
             v.visit(Deepseek {
                 cfg: c,
                 opts: RunOptions {
                     compute,
-                    dispatch: Dispatch::Dense,
+                    dispatch: match dispatch {
+                        DispatchKind::Dense => Dispatch::Dense,
+                        DispatchKind::Capacity => Dispatch::Capacity {
+                            factor: capacity_factor.0,
+                        },
+                        DispatchKind::Dropless => Dispatch::Dropless { block: 8 },
+                    },
                 },
                 state,
+                z_loss: router_z_loss.0,
+                balance: match balance_loss {
+                    BalanceLoss::None => Balance::None,
+                    BalanceLoss::Switch => Balance::Switch(bc),
+                    BalanceLoss::Sequence => Balance::Sequence(bc),
+                },
             })
         }
     })

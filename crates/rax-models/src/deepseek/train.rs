@@ -19,6 +19,7 @@ use rax_core::autodiff::value_and_grad_with_aux;
 use rax_core::tree::{leaves_with_paths, unflatten};
 use rax_core::{DType, Error, Result, Tensor};
 use rax_macros::Tree;
+use rax_nn::moe::MoeStats;
 use rax_nn::moe_aux;
 use rax_optim::combine::Chain;
 use rax_optim::{
@@ -46,6 +47,36 @@ pub enum Balance {
     Switch(f64),
     /// DeepSeek-V3's sequence-wise loss with this coefficient.
     Sequence(f64),
+}
+
+impl Balance {
+    /// The coefficient (0 for `None`).
+    pub fn coefficient(self) -> f64 {
+        match self {
+            Balance::None => 0.0,
+            Balance::Switch(c) | Balance::Sequence(c) => c,
+        }
+    }
+}
+
+/// The auxiliary losses summed over the MoE layers' statistics, in f32: router z-loss (mean of
+/// logsumexp² of the router logits) and the balance loss `balance` chooses (uncoefficiented;
+/// the sequence-wise loss needs the `batch` size), as `(z, balance)`.
+pub fn aux_losses(stats: &[MoeStats], balance: Balance, batch: usize) -> (Tensor, Tensor) {
+    let zero = || Tensor::scalar_of(0.0, DType::F32);
+    let (mut z, mut bal) = (zero(), zero());
+    for s in stats {
+        z = z + moe_aux::router_z_loss(&s.logits);
+        bal = bal
+            + match balance {
+                Balance::None => zero(),
+                Balance::Switch(_) => moe_aux::switch_balance_loss(&s.scores, &s.indices),
+                Balance::Sequence(_) => {
+                    moe_aux::sequence_balance_loss(&s.scores, &s.indices, batch)
+                }
+            };
+    }
+    (z, bal)
 }
 
 /// A transform of parameter leaves inside the step (`(path, weight) -> weight`), e.g. fp8
@@ -228,28 +259,14 @@ pub fn train_step(
                 );
             }
         };
-        let zero = || Tensor::scalar_of(0.0, DType::F32);
-        let (mut z, mut bal) = (zero(), zero());
+        let (z, bal) = aux_losses(&stats, tc.balance, b);
         let (mut load, mut dropped, mut ent) = (vec![], vec![], vec![]);
         for s in &stats {
-            z = z + moe_aux::router_z_loss(&s.logits);
-            bal = bal
-                + match tc.balance {
-                    Balance::None => zero(),
-                    Balance::Switch(_) => moe_aux::switch_balance_loss(&s.scores, &s.indices),
-                    Balance::Sequence(_) => {
-                        moe_aux::sequence_balance_loss(&s.scores, &s.indices, b)
-                    }
-                };
             load.push(s.counts());
             dropped.push(s.dropped_fraction());
             ent.push(moe_aux::router_entropy(&s.scores));
         }
-        let bc = match tc.balance {
-            Balance::None => 0.0,
-            Balance::Switch(c) | Balance::Sequence(c) => c,
-        };
-        let total = &ce + &(&z * tc.z_loss) + &bal * bc;
+        let total = &ce + &(&z * tc.z_loss) + &bal * tc.balance.coefficient();
         (total, (ce, z, bal, load, dropped, ent))
     };
     let ((total, (ce, z, bal, counts, dropped, ent)), grads) =
