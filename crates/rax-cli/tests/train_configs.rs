@@ -337,3 +337,66 @@ fn seed004_mla_moe_trains_with_lion_and_router_losses() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&d2);
 }
+
+#[test]
+fn ttt_fast_weights_stay_f32_and_the_blanket_cast_is_refused_naming_the_leaf() {
+    let dir = tmp("ttt");
+    let cfg = configs().join("ttt_fast_weights.toml");
+    let (ok, s, err) = train(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--steps",
+        "10",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(s["frozen_params"].as_array().unwrap().len(), 0, "{s}");
+    let l = losses(&dir);
+    assert!(l[9] < l[0], "{l:?}");
+    let policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("policy.json")).unwrap()).unwrap();
+    assert_eq!(policy["leaves"]["layers.0.ttt.w0"], "f32");
+    assert_eq!(policy["leaves"]["layers.0.ttt.theta_k"], "bf16");
+    // Exported (the checkpoint): the fast weights are f32, the rest bf16.
+    let out = Command::new(env!("CARGO_BIN_EXE_rax"))
+        .args(["inspect", dir.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let i: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for leaf in i["leaves"].as_array().unwrap() {
+        let want =
+            if leaf["path"].as_str().unwrap().ends_with("ttt.w0") || leaf["sensitive"] == true {
+                "f32"
+            } else {
+                "bf16"
+            };
+        assert_eq!(leaf["dtype"], want, "{leaf}");
+    }
+    // The blanket cast: refused at trace time, naming the leaf.
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(
+            "policy = \"p=bf16,c=bf16,a=f32,s=f32\"",
+            "policy = \"p=bf16,c=bf16,a=f32,s=f32\"\ncast = \"blanket\"",
+        )
+        .replace(
+            "../data/corpus",
+            configs().join("../data/corpus").to_str().unwrap(),
+        );
+    let f = tmp("ttt_blanket").with_extension("toml");
+    std::fs::write(&f, text).unwrap();
+    let (ok, _, err) = train(&[
+        "--config",
+        f.to_str().unwrap(),
+        "--out",
+        tmp("ttt_blanket_run").to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("`layers.0.ttt.w0` is stored bf16") && err.contains("narrowed"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

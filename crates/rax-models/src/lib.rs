@@ -11,3 +11,4 @@ pub mod family;
 pub mod lm;
 pub mod megalodon;
 pub mod sampling;
+pub mod ttt;

@@ -25,4 +25,5 @@ pub mod rope;
 pub mod segments;
 pub mod swiglu;
 pub mod timestep_norm;
+pub mod ttt;
 pub mod yarn;

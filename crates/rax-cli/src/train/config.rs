@@ -248,6 +248,20 @@ pub enum ModelConfig {
         #[serde(default = "default_capacity")]
         capacity_factor: Positive,
     },
+    /// The test-time-training byte LM of seed 002 (rax_models::ttt): TTT-Linear blocks whose
+    /// f32 fast weight takes an inner gradient step per chunk inside the forward.
+    TttLm {
+        /// Vocabulary size (256 for bytes).
+        vocab: AtLeastOne,
+        /// Model width.
+        width: AtLeastOne,
+        /// Blocks.
+        layers: AtLeastOne,
+        /// Tokens per inner step (must divide batch.seq_len).
+        chunk: AtLeastOne,
+        /// Inner learning rate η.
+        inner_lr: Positive,
+    },
     /// Megalodon (rax_models::megalodon): `config` holds megalodon-jax 0.2.2
     /// `MegalodonConfig` fields (`vocab_size`, `model_dim`, `num_layers`, ...; unknown fields
     /// are refused); its dtype fields are overridden by the run's policy.
@@ -264,13 +278,16 @@ impl ModelConfig {
             ModelConfig::ReferenceLm { .. } => "reference_lm",
             ModelConfig::Deepseek { .. } => "deepseek",
             ModelConfig::Megalodon { .. } => "megalodon",
+            ModelConfig::TttLm { .. } => "ttt_lm",
         }
     }
 
     /// The vocabulary size.
     pub fn vocab(&self) -> usize {
         match self {
-            ModelConfig::ReferenceLm { vocab, .. } => vocab.0 as usize,
+            ModelConfig::ReferenceLm { vocab, .. } | ModelConfig::TttLm { vocab, .. } => {
+                vocab.0 as usize
+            }
             ModelConfig::Deepseek { config, .. } | ModelConfig::Megalodon { config } => config
                 .get("vocab_size")
                 .and_then(|v| v.as_u64())
@@ -669,6 +686,19 @@ fn check(cfg: &RunConfig, text: &str, origin: &str) -> Result<()> {
                 config.clone(),
             ))
             .map_err(|e| model_config_error(text, origin, "deepseek", &e.to_string()))?;
+        }
+        ModelConfig::TttLm { chunk, .. } => {
+            if cfg.batch.seq_len.0 % chunk.0 != 0 {
+                return Err(at(
+                    text,
+                    origin,
+                    "chunk",
+                    format!(
+                        "= {} does not divide batch.seq_len = {}",
+                        chunk.0, cfg.batch.seq_len.0
+                    ),
+                ));
+            }
         }
         ModelConfig::Megalodon { config } => {
             rax_models::megalodon::config::MegalodonConfig::from_json(

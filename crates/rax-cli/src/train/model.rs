@@ -11,6 +11,7 @@ use rax_models::lm::{loss, LmConfig, LmParams};
 use rax_models::megalodon::config::MegalodonConfig;
 use rax_models::megalodon::loss::{compute_loss, LossOptions};
 use rax_models::megalodon::model::MegalodonForCausalLM;
+use rax_models::ttt::TttLmConfig;
 use rax_nn::moe_dispatch::Dispatch;
 
 /// One micro-batch as the loss sees it (traced tensors).
@@ -100,6 +101,19 @@ impl TrainModel for Megalodon {
     }
 }
 
+/// The seed-002 test-time-training LM.
+pub struct TttLm(pub TttLmConfig);
+
+impl TrainModel for TttLm {
+    type Params = rax_models::ttt::TttLm;
+    fn init(&self, seed: u64) -> Result<Self::Params> {
+        rax_models::ttt::TttLm::init(&self.0, seed)
+    }
+    fn loss(&self, p: &Self::Params, b: &MicroBatch<'_>) -> Result<Tensor> {
+        rax_models::ttt::loss(&self.0, p, b.tokens)
+    }
+}
+
 /// Generic code over a model (Rust has no generic closures).
 pub trait ModelVisitor {
     /// What the visit returns.
@@ -111,6 +125,20 @@ pub trait ModelVisitor {
 /// Builds the config's model (compute dtype from the policy) and visits it.
 pub fn with_model<V: ModelVisitor>(cfg: &RunConfig, compute: DType, v: V) -> Result<V::Out> {
     Ok(match &cfg.model {
+        ModelConfig::TttLm {
+            vocab,
+            width,
+            layers,
+            chunk,
+            inner_lr,
+        } => v.visit(TttLm(TttLmConfig {
+            vocab: vocab.0 as usize,
+            width: width.0 as usize,
+            layers: layers.0 as usize,
+            chunk: chunk.0 as usize,
+            inner_lr: inner_lr.0,
+            compute,
+        })),
         ModelConfig::Megalodon { config } => {
             let c =
                 MegalodonConfig::from_json(&serde_json::Value::Object(config.clone()).to_string())
