@@ -688,7 +688,7 @@ fn check(cfg: &RunConfig, text: &str, origin: &str) -> Result<()> {
             .map_err(|e| model_config_error(text, origin, "deepseek", &e.to_string()))?;
         }
         ModelConfig::TttLm { chunk, .. } => {
-            if cfg.batch.seq_len.0 % chunk.0 != 0 {
+            if !cfg.batch.seq_len.0.is_multiple_of(chunk.0) {
                 return Err(at(
                     text,
                     origin,
