@@ -57,7 +57,7 @@ fn main() -> Result<()> {
     let state = opt.init(&params)?;
     let c2 = cfg.clone();
     let step = rt
-        .try_jit(move |(p, s, toks): &(LmParams, State, Tensor)| {
+        .jit(move |(p, s, toks): &(LmParams, State, Tensor)| {
             let (l, g) = value_and_grad(|p: &LmParams| loss(&c2, p, toks))(p)?;
             let (u, s) = opt.update(&g, s.clone(), Some(p))?;
             Ok((apply_updates(p, &u)?, s, l))

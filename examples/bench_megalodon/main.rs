@@ -118,7 +118,7 @@ fn main() -> Result<()> {
     let state = opt.init(&params)?;
     let c2 = cfg.clone();
     let step = rt
-        .try_jit(
+        .jit(
             move |(p, s, toks): &(MegalodonForCausalLM, State, Tensor)| {
                 let (l, g) = loss_of(&c2, p, toks)?;
                 let (u, s) = opt.update(&g, s.clone(), Some(p))?;

@@ -95,7 +95,7 @@ fn main() -> Result<()> {
     let state = opt.init(&params)?;
     let c = cfg.clone();
     let step = rt
-        .try_jit(move |(p, s, x): &(MegalodonForCausalLM, State, Tensor)| {
+        .jit(move |(p, s, x): &(MegalodonForCausalLM, State, Tensor)| {
             let err = RefCell::new(None);
             let (l, g) = value_and_grad(|p: &MegalodonForCausalLM| match lm_loss(p, &c, x) {
                 Ok(l) => l,

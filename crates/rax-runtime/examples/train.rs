@@ -56,7 +56,7 @@ fn main() -> Result<()> {
     );
     // Parameters live on the device; the step donates them (top-level argument 0).
     let mut params = rt.put_tree(&init)?;
-    let train_step = rt.try_jit(step).donate_args(&[0]);
+    let train_step = rt.jit(step).donate_args(&[0]);
 
     let (mut first, mut last) = (f64::NAN, f64::NAN);
     for i in 0..=500 {

@@ -131,7 +131,7 @@ pub fn run(rt: &Runtime, s: &Setup, blanket: bool, policy: &Policy) -> Result<Ru
     let opt = adamw(s.lr, 0.1);
     let state = opt.init(&params)?;
     let step = rt
-        .try_jit(
+        .jit(
             move |(p, st, x, y): &(Model, rax_optim::State, Tensor, Tensor)| {
                 let (l, g) = value_and_grad(|p: &Model| mse(p, x, y, compute))(p)?;
                 let (u, st) = opt.update(&g, st.clone(), Some(p))?;
