@@ -1,7 +1,7 @@
 //! The DeepSeek-V3 (MLA + MoE) training step of the benchmark issue, in rax (see
 //! bench_deepseek_torch.py for the transformers + torch peer and run.sh for both side by side).
 //!
-//!     cargo run --release -p rax --example bench_deepseek -- --json [--policy p=f32,c=bf16]
+//!     cargo run --release -p rax-examples --example bench_deepseek -- --json [--policy p=f32,c=bf16]
 //!         [--backend auto|interpreter|PATH.so] [--steps 10] [--batch 8 --seq 128]
 //!         [--dispatch dropless|capacity|dense] [--init DIR] [--save-init DIR] [--decode]
 //!

@@ -2,7 +2,7 @@
 //! checkpoint, with token arrays for `rax eval` and `rax generate` (the README's Megalodon
 //! walk-through).
 //!
-//!     cargo run --release -p rax --example megalodon_train -- [--data README.md]
+//!     cargo run --release -p rax-examples --example megalodon_train -- [--data README.md]
 //!         [--steps 300] [--out target/megalodon_tiny] [--backend auto|interpreter|PATH.so]
 //!
 //! Model: vocab 256 (bytes), model_dim 64, 2 layers, 1 head, z_dim 32, value_dim 128,

@@ -1,6 +1,6 @@
 //! `Runtime`: the chosen backend plus the reason it was chosen.
 //!
-//! [`Runtime::auto`] follows DESIGN's order: an explicit plugin (`RAX_PJRT_PLUGIN`; the API
+//! [`Runtime::auto`] follows this order: an explicit plugin (`RAX_PJRT_PLUGIN`; the API
 //! form is [`Runtime::with_plugin`]), then plugins pip installed in the Python environments on
 //! the machine (GPU > CPU), then the embedded interpreter. An explicit plugin that is missing
 //! or broken is an error (the user asked for it); a discovered plugin that fails to load is
