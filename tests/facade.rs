@@ -66,10 +66,7 @@ fn derive_tree_through_the_facade() {
         vec![0.5, 0.0, 0.0, 0.5]
     );
     let back = unflatten(&m, flatten(&doubled)).unwrap();
-    assert_eq!(
-        back.head.unwrap().to_vec::<f32>().unwrap(),
-        vec![2.0, -2.0]
-    );
+    assert_eq!(back.head.unwrap().to_vec::<f32>().unwrap(), vec![2.0, -2.0]);
 }
 
 #[test]
@@ -104,13 +101,13 @@ fn one_jit_for_plain_and_result_bodies() {
 
 #[test]
 fn item_reads_one_element_and_refuses_the_rest() {
-    assert_eq!(Tensor::scalar_of(2.5, DType::F32).item::<f32>().unwrap(), 2.5);
+    assert_eq!(
+        Tensor::scalar_of(2.5, DType::F32).item::<f32>().unwrap(),
+        2.5
+    );
     assert_eq!(f32s(&[1, 1], vec![-4.0]).item::<f32>().unwrap(), -4.0);
     let many = f32s(&[3], vec![1.0, 2.0, 3.0]).item::<f32>().unwrap_err();
-    assert!(
-        many.to_string().contains("f32[3] has 3 elements"),
-        "{many}"
-    );
+    assert!(many.to_string().contains("f32[3] has 3 elements"), "{many}");
     let dtype = Tensor::scalar_of(1.0, DType::BF16)
         .item::<f32>()
         .unwrap_err();

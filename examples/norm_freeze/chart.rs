@@ -45,9 +45,20 @@ pub fn loss_curves(path: &str, title: &str, series: &[(&str, &[f64])]) -> Result
     let ys = series.iter().flat_map(|(_, v)| v.iter().copied());
     let (lo, hi) = ys
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-    let (lo, hi) = if lo < hi { (lo, hi) } else { (lo - 1.0, lo + 1.0) };
-    let steps = series.iter().map(|(_, v)| v.len()).max().unwrap_or(1).max(2) as f64;
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    let (lo, hi) = if lo < hi {
+        (lo, hi)
+    } else {
+        (lo - 1.0, lo + 1.0)
+    };
+    let steps = series
+        .iter()
+        .map(|(_, v)| v.len())
+        .max()
+        .unwrap_or(1)
+        .max(2) as f64;
     let root = BitMapBackend::new(path, (800, 450)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut chart = ChartBuilder::on(&root)
@@ -71,7 +82,9 @@ pub fn loss_curves(path: &str, title: &str, series: &[(&str, &[f64])]) -> Result
             .draw_series(LineSeries::new(points, colour.stroke_width(2)))
             .map_err(|e| err(&e))?
             .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()

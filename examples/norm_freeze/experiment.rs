@@ -126,13 +126,11 @@ pub fn run(rt: &Runtime, s: &Setup, blanket: bool, policy: &Policy) -> Result<Ru
     let opt = adamw(s.lr, 0.1);
     let state = opt.init(&params)?;
     let step = rt
-        .jit(
-            move |(p, st, x, y): &(Model, State, Tensor, Tensor)| {
-                let (l, g) = value_and_grad(|p: &Model| mse(p, x, y, compute))(p)?;
-                let (u, st) = opt.update(&g, st.clone(), Some(p))?;
-                Ok((apply_updates(p, &u)?, st, l))
-            },
-        )
+        .jit(move |(p, st, x, y): &(Model, State, Tensor, Tensor)| {
+            let (l, g) = value_and_grad(|p: &Model| mse(p, x, y, compute))(p)?;
+            let (u, st) = opt.update(&g, st.clone(), Some(p))?;
+            Ok((apply_updates(p, &u)?, st, l))
+        })
         .donate_args(&[0, 1]);
     let (mut p, mut st) = (params, state);
     let mut losses = Vec::with_capacity(s.steps);

@@ -42,12 +42,12 @@ fn main() -> Result<()> {
     let opt = chain((clip_by_global_norm(1.0), adamw(1e-2, 1e-4)));
     let opt_state = opt.init(&params)?;
 
-    let step = jit(move |(params, opt_state, x, y): &(Mlp, State, Tensor, Tensor)| {
+    let train_step = move |(params, opt_state, x, y): &(Mlp, State, Tensor, Tensor)| {
         let (l, grads) = value_and_grad(|p: &Mlp| loss(p, x, y))(params)?;
         let (updates, opt_state) = opt.update(&grads, opt_state.clone(), Some(params))?;
         Ok((apply_updates(params, &updates)?, opt_state, l))
-    })?
-    .donate_args(&[0, 1]);
+    };
+    let step = jit(train_step)?.donate_args(&[0, 1]);
 
     let (mut params, mut opt_state) = (params, opt_state);
     let mut losses = Vec::new();
@@ -55,14 +55,17 @@ fn main() -> Result<()> {
         let (p, s, l) = step.call(&(params, opt_state, x.clone(), y.clone()))?;
         (params, opt_state) = (p, s);
         if i % 100 == 0 {
-            losses.push(l.item::<f32>()?);
-            println!("step {i:3}  loss {:.6}", losses[losses.len() - 1]);
+            let l = l.item::<f32>()?;
+            println!("step {i:3}  loss {l:.6}");
+            losses.push(l);
         }
     }
     println!("{}", step.runtime().description());
     println!("compiled {} time(s)", step.compile_count());
-    match (losses.first(), losses.last()) {
-        (Some(&first), Some(&last)) if last < first * 0.1 => Ok(()),
-        _ => Err(Error::arg("train", format!("the loss did not fall tenfold: {losses:?}"))),
+    let fell = matches!((losses.first(), losses.last()), (Some(&a), Some(&b)) if b < a * 0.1);
+    if !fell {
+        let msg = format!("the loss did not fall tenfold: {losses:?}");
+        return Err(Error::arg("train", msg));
     }
+    Ok(())
 }

@@ -3,8 +3,8 @@
 //! plotters through [`crate::chart`] (titles, axes, tick labels, legends). `rax train`
 //! writes the same file at the end of every run.
 
-use clap::Args;
 use crate::chart::{chart_grid, Chart, Series};
+use clap::Args;
 use rax_core::{Error, Result};
 use std::path::{Path, PathBuf};
 

@@ -276,7 +276,12 @@ fn expand(input: &DeriveInput, default_crate: syn::Path) -> syn::Result<TokenStr
             let visit = visit_body(krate, &infos);
             let visit_info = visit_info_body(krate, &infos);
             let map = construct(quote!(Self), &s.fields, &infos, map_exprs(krate, &infos));
-            let map_info = construct(quote!(Self), &s.fields, &infos, map_info_exprs(krate, &infos));
+            let map_info = construct(
+                quote!(Self),
+                &s.fields,
+                &infos,
+                map_info_exprs(krate, &infos),
+            );
             let st = structure_body(krate, &infos);
             let structure = quote! {
                 out.push_str(#name_str);
@@ -298,7 +303,12 @@ fn expand(input: &DeriveInput, default_crate: syn::Path) -> syn::Result<TokenStr
                 let infos = fields_info(&v.fields, true)?;
                 let pat = pattern(quote!(Self::#vname), &v.fields, &infos);
                 let visit = visit_body(krate, &infos);
-                let cons = construct(quote!(Self::#vname), &v.fields, &infos, map_exprs(krate, &infos));
+                let cons = construct(
+                    quote!(Self::#vname),
+                    &v.fields,
+                    &infos,
+                    map_exprs(krate, &infos),
+                );
                 let cons_info = construct(
                     quote!(Self::#vname),
                     &v.fields,

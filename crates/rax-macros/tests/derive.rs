@@ -172,8 +172,5 @@ fn crate_attribute_names_the_path_of_rax_core() {
         infos,
         vec![("scale".to_string(), true), ("w".to_string(), false)]
     );
-    assert_eq!(
-        structure(&r),
-        "ThroughReexport{scale:*,name=\"n\",w:*,}"
-    );
+    assert_eq!(structure(&r), "ThroughReexport{scale:*,name=\"n\",w:*,}");
 }

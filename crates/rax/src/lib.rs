@@ -59,13 +59,15 @@ pub mod prelude {
     pub use rax_core::autodiff::{grad, stop_gradient, value_and_grad, value_and_grad_with_aux};
     pub use rax_core::policy::Policy;
     pub use rax_core::random::PrngKey;
-    pub use rax_core::tree::{flatten, leaf_paths, tree_map, tree_map2, tree_map_with_path, unflatten};
+    pub use rax_core::tree::{
+        flatten, leaf_paths, tree_map, tree_map2, tree_map_with_path, unflatten,
+    };
     pub use rax_core::vmap::vmap;
     pub use rax_core::{cond, scan, while_loop};
     pub use rax_core::{DType, Error, Literal, Result, Sensitive, Tensor};
     pub use rax_optim::{
-        adam, adamw, apply_updates, chain, clip_by_global_norm, constant, cosine_decay, lion,
-        sgd, warmup_cosine, GradientTransformation, Schedule, State,
+        adam, adamw, apply_updates, chain, clip_by_global_norm, constant, cosine_decay, lion, sgd,
+        warmup_cosine, GradientTransformation, Schedule, State,
     };
     pub use rax_runtime::{jit, Jit, Runtime};
 }
