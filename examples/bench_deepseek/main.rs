@@ -1,7 +1,7 @@
 //! The DeepSeek-V3 (MLA + MoE) training step of the benchmark issue, in rax (see
 //! bench_deepseek_torch.py for the transformers + torch peer and run.sh for both side by side).
 //!
-//!     cargo run --release -p rax --example bench_deepseek -- --json [--policy p=f32,c=bf16]
+//!     cargo run --release -p rax-examples --example bench_deepseek -- --json [--policy p=f32,c=bf16]
 //!         [--backend auto|interpreter|PATH.so] [--steps 10] [--batch 8 --seq 128]
 //!         [--dispatch dropless|capacity|dense] [--init DIR] [--save-init DIR] [--decode]
 //!
@@ -59,7 +59,7 @@ fn decode_checks(rt: &Runtime, lm: &DeepseekLm, prompt: &Literal) -> Result<serd
             dispatch: lm.opts.dispatch,
         };
         let plen = prompt.dims()[1];
-        let f = rt.try_jit(
+        let f = rt.jit(
             move |(p, s, pr): &(DeepseekParams, DeepseekState, Tensor)| {
                 let (lg, cache) = prefill(&cfg, &ro, p, s, pr, plen + 1)?;
                 let tok = lg.argmax(1).cast(DType::I32);
@@ -168,7 +168,7 @@ fn main() -> Result<()> {
     let state = opt.init(&params)?;
     let (c2, r2) = (cfg.clone(), ro.clone());
     let step = rt
-        .try_jit(
+        .jit(
             move |(p, s, b, toks): &(DeepseekParams, State, DeepseekState, Tensor)| {
                 let (l, g) =
                     value_and_grad(|p: &DeepseekParams| loss_tensor(&c2, &r2, p, b, toks))(p)?;

@@ -13,7 +13,7 @@ REPEATS=${2:-3}
 PY=${PY:-/tmp/torchenv/bin/python}
 OUT=${OUT:-target/bench_deepseek}
 mkdir -p "$OUT"
-cargo build --release -p rax --example bench_deepseek
+cargo build --release -p rax-examples --example bench_deepseek
 BIN=target/release/examples/bench_deepseek
 TORCH=examples/bench_deepseek/bench_deepseek_torch.py
 $BIN --save-init "$OUT/init"

@@ -1,7 +1,7 @@
 //! The reference LM training step of the benchmark issue, in rax (see
 //! examples/bench_lm/bench_lm_jax.py for the JAX + optax peer and run.sh for both side by side).
 //!
-//!     cargo run --release -p rax --example bench_lm -- --json [--policy p=f32,c=bf16,a=f32,s=f32]
+//!     cargo run --release -p rax-examples --example bench_lm -- --json [--policy p=f32,c=bf16,a=f32,s=f32]
 //!         [--backend auto|interpreter|PATH.so] [--steps 10] [--init lm_init.safetensors]
 //!         [--batch 8 --seq 128 --width 256 --layers 4 --heads 4 --vocab 256]
 //!         [--dump-stablehlo step.mlir] [--no-donate]
@@ -57,7 +57,7 @@ fn main() -> Result<()> {
     let state = opt.init(&params)?;
     let c2 = cfg.clone();
     let step = rt
-        .try_jit(move |(p, s, toks): &(LmParams, State, Tensor)| {
+        .jit(move |(p, s, toks): &(LmParams, State, Tensor)| {
             let (l, g) = value_and_grad(|p: &LmParams| loss(&c2, p, toks))(p)?;
             let (u, s) = opt.update(&g, s.clone(), Some(p))?;
             Ok((apply_updates(p, &u)?, s, l))

@@ -15,7 +15,7 @@ OUT=${BENCH_OUT:-target/bench_lm}
 mkdir -p "$OUT"
 INIT="$OUT/lm_init.safetensors"
 python3 examples/bench_lm/bench_lm_jax.py --write-init "$INIT" >/dev/null
-cargo build -q --release -p rax --example bench_lm
+cargo build -q --release -p rax-examples --example bench_lm
 RAX=target/release/examples/bench_lm
 : > "$OUT/results.jsonl"
 for POL in f32 p=f32,c=bf16,a=f32,s=f32; do

@@ -2,7 +2,7 @@
 //! examples/bench_megalodon/bench_megalodon_jax.py for the megalodon-jax 0.2.2 + optax peer and
 //! run.sh for both side by side from one checkpoint).
 //!
-//!     cargo run --release -p rax --example bench_megalodon -- --json [--compute bf16]
+//!     cargo run --release -p rax-examples --example bench_megalodon -- --json [--compute bf16]
 //!         [--backend auto|interpreter|PATH.so] [--steps 10] [--init DIR]
 //!         [--batch 4 --seq 256] [--prompt-len 64 --new-tokens 64] [--no-decode]
 //!         [--dump-stablehlo step.mlir] [--no-donate]
@@ -118,7 +118,7 @@ fn main() -> Result<()> {
     let state = opt.init(&params)?;
     let c2 = cfg.clone();
     let step = rt
-        .try_jit(
+        .jit(
             move |(p, s, toks): &(MegalodonForCausalLM, State, Tensor)| {
                 let (l, g) = loss_of(&c2, p, toks)?;
                 let (u, s) = opt.update(&g, s.clone(), Some(p))?;

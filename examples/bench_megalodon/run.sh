@@ -17,7 +17,7 @@ OUT=${BENCH_OUT:-target/bench_megalodon}
 mkdir -p "$OUT"
 INIT="$OUT/init"
 "$PY" examples/bench_megalodon/bench_megalodon_jax.py --write-init "$INIT" >/dev/null
-cargo build -q --release -p rax --example bench_megalodon
+cargo build -q --release -p rax-examples --example bench_megalodon
 RAX=target/release/examples/bench_megalodon
 : > "$OUT/results.jsonl"
 for C in f32 bf16; do

@@ -2,7 +2,7 @@
 //! checkpoint, with token arrays for `rax eval` and `rax generate` (the README's Megalodon
 //! walk-through).
 //!
-//!     cargo run --release -p rax --example megalodon_train -- [--data README.md]
+//!     cargo run --release -p rax-examples --example megalodon_train -- [--data README.md]
 //!         [--steps 300] [--out target/megalodon_tiny] [--backend auto|interpreter|PATH.so]
 //!
 //! Model: vocab 256 (bytes), model_dim 64, 2 layers, 1 head, z_dim 32, value_dim 128,
@@ -95,7 +95,7 @@ fn main() -> Result<()> {
     let state = opt.init(&params)?;
     let c = cfg.clone();
     let step = rt
-        .try_jit(move |(p, s, x): &(MegalodonForCausalLM, State, Tensor)| {
+        .jit(move |(p, s, x): &(MegalodonForCausalLM, State, Tensor)| {
             let err = RefCell::new(None);
             let (l, g) = value_and_grad(|p: &MegalodonForCausalLM| match lm_loss(p, &c, x) {
                 Ok(l) => l,

@@ -3,7 +3,7 @@
 //! from /proc/self/status. Prints one JSON line: RSS after warm-up, at the end, the drift
 //! between them and per step, and the RSS samples.
 //!
-//!     cargo run --release -p rax --example rss_soak -- --steps 10000 [--sample-every 1000]
+//!     cargo run --release -p rax-examples --example rss_soak -- --steps 10000 [--sample-every 1000]
 //!         [--warmup 1000] [--backend auto|interpreter|PATH.so] [--batch 4 --seq 64 --width 64 --layers 2]
 //!
 //! A leak of one device buffer or host literal per step (a few KiB at this size) would show as
@@ -48,7 +48,7 @@ fn main() -> Result<()> {
     let state = opt.init(&params)?;
     let c2 = cfg.clone();
     let step = rt
-        .try_jit(move |(p, s, toks): &(LmParams, State, Tensor)| {
+        .jit(move |(p, s, toks): &(LmParams, State, Tensor)| {
             let (l, g) = value_and_grad(|p: &LmParams| loss(&c2, p, toks))(p)?;
             let (u, s) = opt.update(&g, s.clone(), Some(p))?;
             Ok((apply_updates(p, &u)?, s, l))

@@ -8,7 +8,7 @@ This is not a primitive family: there is no `optim` entry in xla_ops/src/familie
 Format: {"trajectories": [{"name", "params": {path: arr}, "grads": [{path: arr}, ...],
 "expected": [{path: arr}, ...]}], "schedules": [{"name", "values": [f32, ...]}]}, where arr is
 {"dtype", "shape", "hex"} (little-endian bytes, exact; NaN-safe). `expected[i]` is the
-parameter tree after step i+1. Muon follows optim.md (momentum b <- mu*b + g, Nesterov
+parameter tree after step i+1. Muon follows docs/optim.md (momentum b <- mu*b + g, Nesterov
 direction g + mu*b, scaling sqrt(max(1, rows/cols))) with optax.contrib's Newton-Schulz
 (`orthogonalize_via_newton_schulz`, Frobenius preconditioning, eps 1e-7), since optax.contrib.muon
 uses an EMA momentum with bias correction and fan_out/fan_in scaling instead.
@@ -85,7 +85,7 @@ def decay_mask(p):
 
 
 def muon_ref(lr, mu, params, grads):
-    """optim.md's muon on 2-D leaves (optax.contrib NS5), AdamW(lr, wd 0) on the rest."""
+    """docs/optim.md's muon on 2-D leaves (optax.contrib NS5), AdamW(lr, wd 0) on the rest."""
     coeffs = jnp.asarray([3.4445, -4.7750, 2.0315], jnp.float32)
     adam = optax.adamw(lr, weight_decay=0.0)
     rest = {k: jnp.asarray(v) for k, v in params.items() if v.ndim != 2}
@@ -174,7 +174,7 @@ def main():
     sv("cosine_decay", optax.cosine_decay_schedule(1e-2, 20, alpha=0.1))
     sv("warmup_cosine", optax.warmup_cosine_decay_schedule(0.0, 1e-3, 5, 20, 1e-5))
     sv("join", optax.join_schedules([optax.constant_schedule(1.0), optax.linear_schedule(1.0, 0.0, 4)], [3]))
-    # Triangular cyclic (optax has none): numpy reference of optim.md's definition, in f32.
+    # Triangular cyclic (optax has none): numpy reference of docs/optim.md's definition, in f32.
     lo, hi, per = np.float32(1e-4), np.float32(1e-3), 8
     S.append({"name": "cyclic", "values": [float(lo + (hi - lo) * (np.float32(1) - abs(np.float32(i % per) / np.float32(per) * 2 - 1))) for i in steps]})
 

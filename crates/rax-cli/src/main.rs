@@ -2,6 +2,7 @@
 //! are printed as one line on stderr with a non-zero exit, never a panic.
 
 mod backend;
+mod chart;
 mod diff;
 mod eval;
 mod generate;

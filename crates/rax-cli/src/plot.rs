@@ -1,10 +1,10 @@
 //! `rax plot DIR`: PNG charts of a run's `metrics.jsonl` — training and held-out loss,
 //! learning rate, gradient norm and throughput — as panels of `DIR/charts.png`, drawn with
-//! plotters through the facade's `rax::plot` (titles, axes, tick labels, legends). `rax train`
+//! plotters through [`crate::chart`] (titles, axes, tick labels, legends). `rax train`
 //! writes the same file at the end of every run.
 
+use crate::chart::{chart_grid, Chart, Series};
 use clap::Args;
-use rax::plot::{chart_grid, Chart, Series};
 use rax_core::{Error, Result};
 use std::path::{Path, PathBuf};
 

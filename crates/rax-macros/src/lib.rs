@@ -11,21 +11,60 @@
 //!   `map_leaves_info` forward the enclosing info to the other fields.
 //! - Generic type parameters get a `Tree` bound.
 //!
-//! The generated code names `::rax_core`; the `rax` facade re-exports both.
+//! Which crate the generated code names: `#[derive(rax::Tree)]` (the facade's re-export, what a
+//! user crate depending only on `rax` writes) names `::rax::core`; `#[derive(rax_macros::Tree)]`
+//! (the rax crates built on rax-core: rax-nn, rax-models, ...) names `::rax_core`. A container
+//! attribute overrides both, as serde's `#[serde(crate = "...")]` does, for a crate that reaches
+//! rax through another re-export: `#[tree(crate = "my_reexport::rax::core")]`.
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
 use syn::{parse_macro_input, Data, DeriveInput, Fields};
 
-/// Derives `rax_core::tree::Tree`. See the crate documentation.
+/// Derives `rax_core::tree::Tree`, naming `::rax_core` (for crates that depend on rax-core).
+/// See the crate documentation.
 #[proc_macro_derive(Tree, attributes(tree))]
 pub fn derive_tree(input: TokenStream) -> TokenStream {
+    derive_with(input, syn::parse_quote!(::rax_core))
+}
+
+/// The `Tree` derive the `rax` facade re-exports as `rax::Tree`: the same expansion, naming
+/// `::rax::core` (for crates that depend only on the facade).
+#[doc(hidden)]
+#[proc_macro_derive(FacadeTree, attributes(tree))]
+pub fn derive_facade_tree(input: TokenStream) -> TokenStream {
+    derive_with(input, syn::parse_quote!(::rax::core))
+}
+
+fn derive_with(input: TokenStream, default_crate: syn::Path) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    match expand(&input) {
+    match expand(&input, default_crate) {
         Ok(ts) => ts.into(),
         Err(e) => e.to_compile_error().into(),
     }
+}
+
+/// The path given by a container attribute `#[tree(crate = "path")]`, if any.
+fn container_crate(attrs: &[syn::Attribute]) -> syn::Result<Option<syn::Path>> {
+    let mut krate = None;
+    for a in attrs {
+        if a.path().is_ident("tree") {
+            a.parse_nested_meta(|m| {
+                if m.path.is_ident("crate") {
+                    let lit: syn::LitStr = m.value()?.parse()?;
+                    krate = Some(lit.parse::<syn::Path>()?);
+                    Ok(())
+                } else {
+                    Err(m.error(
+                        "unknown tree container attribute; expected `#[tree(crate = \"path\")]` \
+                         (`static` and `sensitive` go on fields)",
+                    ))
+                }
+            })?;
+        }
+    }
+    Ok(krate)
 }
 
 /// `(static, sensitive)` flags of a field's `#[tree(...)]` attributes.
@@ -110,49 +149,49 @@ fn fields_info(fields: &Fields, bind: bool) -> syn::Result<Vec<FieldInfo>> {
     Ok(out)
 }
 
-fn visit_body(infos: &[FieldInfo]) -> TokenStream2 {
+fn visit_body(krate: &syn::Path, infos: &[FieldInfo]) -> TokenStream2 {
     let parts = infos.iter().filter(|f| !f.is_static).map(|f| {
         let (acc, seg) = (&f.access, &f.seg);
         quote! {
-            ::rax_core::tree::with_segment(path, #seg, |p| ::rax_core::tree::Tree::for_each_leaf(&#acc, p, f));
+            #krate::tree::with_segment(path, #seg, |p| #krate::tree::Tree::for_each_leaf(&#acc, p, f));
         }
     });
     quote!(#(#parts)*)
 }
 
-fn info_expr(f: &FieldInfo) -> TokenStream2 {
+fn info_expr(krate: &syn::Path, f: &FieldInfo) -> TokenStream2 {
     if f.sensitive {
-        quote!(::rax_core::tree::LeafInfo { sensitive: true })
+        quote!(#krate::tree::LeafInfo { sensitive: true })
     } else {
         quote!(info)
     }
 }
 
-fn visit_info_body(infos: &[FieldInfo]) -> TokenStream2 {
+fn visit_info_body(krate: &syn::Path, infos: &[FieldInfo]) -> TokenStream2 {
     let parts = infos.iter().filter(|f| !f.is_static).map(|f| {
-        let (acc, seg, inf) = (&f.access, &f.seg, info_expr(f));
+        let (acc, seg, inf) = (&f.access, &f.seg, info_expr(krate, f));
         quote! {
-            ::rax_core::tree::with_segment(path, #seg, |p| ::rax_core::tree::Tree::for_each_leaf_info(&#acc, p, #inf, f));
+            #krate::tree::with_segment(path, #seg, |p| #krate::tree::Tree::for_each_leaf_info(&#acc, p, #inf, f));
         }
     });
     quote!(#(#parts)*)
 }
 
-fn map_info_exprs(infos: &[FieldInfo]) -> Vec<TokenStream2> {
+fn map_info_exprs(krate: &syn::Path, infos: &[FieldInfo]) -> Vec<TokenStream2> {
     infos
         .iter()
         .map(|f| {
-            let (acc, seg, inf) = (&f.access, &f.seg, info_expr(f));
+            let (acc, seg, inf) = (&f.access, &f.seg, info_expr(krate, f));
             if f.is_static {
                 quote!(::core::clone::Clone::clone(&#acc))
             } else {
-                quote!(::rax_core::tree::with_segment(path, #seg, |p| ::rax_core::tree::Tree::map_leaves_info(&#acc, p, #inf, f)))
+                quote!(#krate::tree::with_segment(path, #seg, |p| #krate::tree::Tree::map_leaves_info(&#acc, p, #inf, f)))
             }
         })
         .collect()
 }
 
-fn map_exprs(infos: &[FieldInfo]) -> Vec<TokenStream2> {
+fn map_exprs(krate: &syn::Path, infos: &[FieldInfo]) -> Vec<TokenStream2> {
     infos
         .iter()
         .map(|f| {
@@ -160,13 +199,13 @@ fn map_exprs(infos: &[FieldInfo]) -> Vec<TokenStream2> {
             if f.is_static {
                 quote!(::core::clone::Clone::clone(&#acc))
             } else {
-                quote!(::rax_core::tree::with_segment(path, #seg, |p| ::rax_core::tree::Tree::map_leaves(&#acc, p, f)))
+                quote!(#krate::tree::with_segment(path, #seg, |p| #krate::tree::Tree::map_leaves(&#acc, p, f)))
             }
         })
         .collect()
 }
 
-fn structure_body(infos: &[FieldInfo]) -> TokenStream2 {
+fn structure_body(krate: &syn::Path, infos: &[FieldInfo]) -> TokenStream2 {
     let parts = infos.iter().map(|f| {
         let (acc, seg) = (&f.access, &f.seg);
         if f.is_static {
@@ -180,7 +219,7 @@ fn structure_body(infos: &[FieldInfo]) -> TokenStream2 {
             quote! {
                 out.push_str(#seg);
                 out.push(':');
-                ::rax_core::tree::Tree::write_structure(&#acc, out);
+                #krate::tree::Tree::write_structure(&#acc, out);
                 out.push(',');
             }
         }
@@ -216,7 +255,8 @@ fn pattern(path: TokenStream2, fields: &Fields, infos: &[FieldInfo]) -> TokenStr
     }
 }
 
-fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
+fn expand(input: &DeriveInput, default_crate: syn::Path) -> syn::Result<TokenStream2> {
+    let krate = &container_crate(&input.attrs)?.unwrap_or(default_crate);
     let name = &input.ident;
     let name_str = name.to_string();
     let mut generics = input.generics.clone();
@@ -225,7 +265,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         let wc = generics.make_where_clause();
         for p in &params {
             wc.predicates
-                .push(syn::parse_quote!(#p: ::rax_core::tree::Tree));
+                .push(syn::parse_quote!(#p: #krate::tree::Tree));
         }
     }
     let (impl_g, ty_g, where_c) = generics.split_for_impl();
@@ -233,11 +273,16 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let (visit, map, structure, visit_info, map_info) = match &input.data {
         Data::Struct(s) => {
             let infos = fields_info(&s.fields, false)?;
-            let visit = visit_body(&infos);
-            let visit_info = visit_info_body(&infos);
-            let map = construct(quote!(Self), &s.fields, &infos, map_exprs(&infos));
-            let map_info = construct(quote!(Self), &s.fields, &infos, map_info_exprs(&infos));
-            let st = structure_body(&infos);
+            let visit = visit_body(krate, &infos);
+            let visit_info = visit_info_body(krate, &infos);
+            let map = construct(quote!(Self), &s.fields, &infos, map_exprs(krate, &infos));
+            let map_info = construct(
+                quote!(Self),
+                &s.fields,
+                &infos,
+                map_info_exprs(krate, &infos),
+            );
+            let st = structure_body(krate, &infos);
             let structure = quote! {
                 out.push_str(#name_str);
                 out.push('{');
@@ -257,18 +302,23 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                 let vstr = format!("{name_str}::{vname}");
                 let infos = fields_info(&v.fields, true)?;
                 let pat = pattern(quote!(Self::#vname), &v.fields, &infos);
-                let visit = visit_body(&infos);
-                let cons = construct(quote!(Self::#vname), &v.fields, &infos, map_exprs(&infos));
+                let visit = visit_body(krate, &infos);
+                let cons = construct(
+                    quote!(Self::#vname),
+                    &v.fields,
+                    &infos,
+                    map_exprs(krate, &infos),
+                );
                 let cons_info = construct(
                     quote!(Self::#vname),
                     &v.fields,
                     &infos,
-                    map_info_exprs(&infos),
+                    map_info_exprs(krate, &infos),
                 );
-                let visit_info = visit_info_body(&infos);
+                let visit_info = visit_info_body(krate, &infos);
                 visit_info_arms.push(quote!(#pat => { #visit_info }));
                 map_info_arms.push(quote!(#pat => #cons_info));
-                let st = structure_body(&infos);
+                let st = structure_body(krate, &infos);
                 visit_arms.push(quote!(#pat => { #visit }));
                 map_arms.push(quote!(#pat => #cons));
                 st_arms.push(
@@ -292,24 +342,24 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     };
 
     Ok(quote! {
-        impl #impl_g ::rax_core::tree::Tree for #name #ty_g #where_c {
+        impl #impl_g #krate::tree::Tree for #name #ty_g #where_c {
             #[allow(unused_variables)]
-            fn for_each_leaf(&self, path: &mut ::std::vec::Vec<::std::string::String>, f: &mut dyn FnMut(&[::std::string::String], &::rax_core::Tensor)) {
+            fn for_each_leaf(&self, path: &mut ::std::vec::Vec<::std::string::String>, f: &mut dyn FnMut(&[::std::string::String], &#krate::Tensor)) {
                 #visit
             }
             #[allow(unused_variables)]
-            fn map_leaves(&self, path: &mut ::std::vec::Vec<::std::string::String>, f: &mut dyn FnMut(&[::std::string::String], &::rax_core::Tensor) -> ::rax_core::Tensor) -> Self {
+            fn map_leaves(&self, path: &mut ::std::vec::Vec<::std::string::String>, f: &mut dyn FnMut(&[::std::string::String], &#krate::Tensor) -> #krate::Tensor) -> Self {
                 #map
             }
             fn write_structure(&self, out: &mut ::std::string::String) {
                 #structure
             }
             #[allow(unused_variables)]
-            fn for_each_leaf_info(&self, path: &mut ::std::vec::Vec<::std::string::String>, info: ::rax_core::tree::LeafInfo, f: &mut dyn FnMut(&[::std::string::String], &::rax_core::Tensor, ::rax_core::tree::LeafInfo)) {
+            fn for_each_leaf_info(&self, path: &mut ::std::vec::Vec<::std::string::String>, info: #krate::tree::LeafInfo, f: &mut dyn FnMut(&[::std::string::String], &#krate::Tensor, #krate::tree::LeafInfo)) {
                 #visit_info
             }
             #[allow(unused_variables)]
-            fn map_leaves_info(&self, path: &mut ::std::vec::Vec<::std::string::String>, info: ::rax_core::tree::LeafInfo, f: &mut dyn FnMut(&[::std::string::String], &::rax_core::Tensor, ::rax_core::tree::LeafInfo) -> ::rax_core::Tensor) -> Self {
+            fn map_leaves_info(&self, path: &mut ::std::vec::Vec<::std::string::String>, info: #krate::tree::LeafInfo, f: &mut dyn FnMut(&[::std::string::String], &#krate::Tensor, #krate::tree::LeafInfo) -> #krate::Tensor) -> Self {
                 #map_info
             }
         }

@@ -141,3 +141,36 @@ fn generic_struct() {
     m.write_structure(&mut s);
     assert!(s.starts_with("Model{layers:[2;"), "{s}");
 }
+
+/// A crate that reaches rax-core through its own re-export names it with `#[tree(crate)]`.
+mod reexport {
+    pub use rax_core as core;
+}
+
+#[derive(Tree, Clone, Debug)]
+#[tree(crate = "crate::reexport::core")]
+struct ThroughReexport {
+    #[tree(sensitive)]
+    scale: Tensor,
+    #[tree(static)]
+    name: &'static str,
+    w: Tensor,
+}
+
+#[test]
+fn crate_attribute_names_the_path_of_rax_core() {
+    let r = ThroughReexport {
+        scale: t(1.0),
+        name: "n",
+        w: t(2.0),
+    };
+    let infos: Vec<(String, bool)> = rax_core::tree::leaves_with_info(&r)
+        .into_iter()
+        .map(|(p, _, i)| (p, i.sensitive))
+        .collect();
+    assert_eq!(
+        infos,
+        vec![("scale".to_string(), true), ("w".to_string(), false)]
+    );
+    assert_eq!(structure(&r), "ThroughReexport{scale:*,name=\"n\",w:*,}");
+}

@@ -25,7 +25,7 @@ fn check(name: &str, dir: &str, dispatches: &[Dispatch], all: bool) {
                 dispatch,
             };
             let cfg = ck.config.clone();
-            let f = rt.try_jit(move |(p, s, t): &(DeepseekParams, DeepseekState, Tensor)| {
+            let f = rt.jit(move |(p, s, t): &(DeepseekParams, DeepseekState, Tensor)| {
                 value_and_grad(|p: &DeepseekParams| loss_tensor(&cfg, &opts, p, s, t))(p)
             });
             let (loss, grads) = f

@@ -49,7 +49,7 @@ fn absorbed_decode_agrees_with_naive_and_with_training_path() {
     for (label, rt) in all_runtimes() {
         for cd in [DType::F32, DType::BF16] {
             let (mc2, cfg2) = (mc.clone(), cfg.clone());
-            let f = rt.try_jit(move |(p, x): &(MlaParams, Tensor)| {
+            let f = rt.jit(move |(p, x): &(MlaParams, Tensor)| {
                 let x = x.cast(cd);
                 let full_tab = rope_table(&cfg2, &Tensor::iota(&[t], 0, DType::I32))?;
                 let full = mla::forward(&mc2, p, &x, &full_tab);

@@ -61,7 +61,7 @@ fn gradients_match_peer_on_every_backend() {
     for (rt_name, rt) in all_runtimes() {
         let t0 = std::time::Instant::now();
         let c: MegalodonConfig = cfg.clone();
-        let f = rt.try_jit(move |(p, x): &(MegalodonForCausalLM, Tensor)| {
+        let f = rt.jit(move |(p, x): &(MegalodonForCausalLM, Tensor)| {
             let vg = rax_core::value_and_grad(|p: &MegalodonForCausalLM| {
                 lm_loss(p, &c, x).unwrap_or_else(|e| {
                     rax_core::trace::apply_error(

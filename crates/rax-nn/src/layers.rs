@@ -1,7 +1,8 @@
 //! Core layers as pure functions: RMSNorm, tanh-GELU, SiLU, causal multi-head attention from a
-//! fused QKV projection, and mean cross-entropy. Numerics follow specs/models.md §4: norms,
-//! softmax and the loss compute in f32 whatever the compute dtype; matmuls take compute-dtype
-//! operands; attention scores accumulate in f32 (`dot_general` with an f32 result).
+//! fused QKV projection, and mean cross-entropy. Numerics (docs/architecture.md, "Numerics
+//! notes"): norms, softmax and the loss compute in f32 whatever the compute dtype; matmuls take
+//! compute-dtype operands; attention scores accumulate in f32 (`dot_general` with an f32
+//! result).
 //!
 //! Depends on rax-core.
 

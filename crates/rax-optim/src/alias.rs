@@ -1,5 +1,5 @@
-//! Ready-made optimizers (optim.md; optax 0.2.8 `adam`, `adamw`, `lion`, `sgd`, and `muon` as
-//! optim.md defines it): chains of the elementary transforms of [`crate::transform`].
+//! Ready-made optimizers (docs/optim.md; optax 0.2.8 `adam`, `adamw`, `lion`, `sgd`, and `muon` as
+//! docs/optim.md defines it): chains of the elementary transforms of [`crate::transform`].
 
 use crate::combine::{chain, partition, Chain, Partition};
 use crate::transform::{
@@ -105,7 +105,7 @@ pub fn sgd(lr: impl Into<Scalar>, momentum: Option<f64>, nesterov: bool) -> Chai
     }
 }
 
-/// Muon's settings (optim.md).
+/// Muon's settings (docs/optim.md).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MuonConfig {
     /// Momentum μ (0.95).

@@ -223,7 +223,7 @@ impl GradientTransformation for Masked {
     }
 }
 
-/// k-step gradient accumulation (optim.md `multi_steps`, optax `MultiSteps`): the running mean
+/// k-step gradient accumulation (docs/optim.md `multi_steps`, optax `MultiSteps`): the running mean
 /// of the gradients is kept in f32; on k−1 of every k steps the update is zero and the inner
 /// state is kept; on the k-th the inner transform is applied to the mean. Select-based.
 /// State: `mini_step` (i32), `gradient_step` (i32), `acc` (per leaf, f32), `inner`.
@@ -303,7 +303,7 @@ impl GradientTransformation for MultiSteps {
     }
 }
 
-/// Skips steps whose updates are not all finite (optim.md `apply_if_finite`, optax
+/// Skips steps whose updates are not all finite (docs/optim.md `apply_if_finite`, optax
 /// `apply_if_finite`): the update is zero and the inner state is kept; after more than
 /// `max_consecutive_errors` consecutive skips the updates are applied anyway (giving up).
 /// State: `notfinite_count`, `last_finite` (bool), `total_notfinite`, `inner`.

@@ -1,4 +1,4 @@
-//! Parameters stored below f32 (optim.md, "Mixed precision"): [`with_master_weights`] keeps an
+//! Parameters stored below f32 (docs/optim.md, "Mixed precision"): [`with_master_weights`] keeps an
 //! f32 master copy in the optimizer state and emits the update that moves the stored params to
 //! the rounded new master; [`stochastic_rounding`] instead rounds θ + u to bf16 stochastically
 //! (E[round(x)] = x), with a u32[2] PRNG key in the state.

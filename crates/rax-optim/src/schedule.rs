@@ -1,5 +1,5 @@
 //! Schedules: functions of the i32 step count (held in a transform's state) giving an f32
-//! scalar, built from tensor ops so they trace. Formulas follow optim.md and optax 0.2.8
+//! scalar, built from tensor ops so they trace. Formulas follow docs/optim.md and optax 0.2.8
 //! (`linear_schedule`, `cosine_decay_schedule`, `warmup_cosine_decay_schedule`,
 //! `join_schedules`); `cyclic` is the triangular cyclic rate.
 

@@ -1,4 +1,4 @@
-//! Elementary transforms (optim.md, "Transforms"; optax 0.2.8 names and formulas):
+//! Elementary transforms (docs/optim.md, "Transforms"; optax 0.2.8 names and formulas):
 //! `identity`, `scale`, `scale_by_schedule`, `scale_by_learning_rate` (the sign flip lives
 //! here), `scale_by_adam`, `scale_by_lion`, `trace` (SGD momentum), `scale_by_muon` (Newton–
 //! Schulz NS5), `add_decayed_weights`, `clip`, `clip_by_global_norm`.
@@ -123,7 +123,7 @@ pub fn scale_by_learning_rate(lr: impl Into<Scalar>) -> Transform {
     scale_by_scalar(lr.into(), -1.0)
 }
 
-/// Adam's moment estimates (see [`crate::AdamConfig`]; optim.md `scale_by_adam`):
+/// Adam's moment estimates (see [`crate::AdamConfig`]; docs/optim.md `scale_by_adam`):
 /// m ← b1·m + (1−b1)·g; v ← b2·v + (1−b2)·g²; u = m̂ / (√(v̂ + eps_root) + eps).
 /// The Nesterov variant follows optax: m̂ = b1·m/(1−b1^{t+1}) + (1−b1)·g/(1−b1^t).
 /// State: `count` (i32), `mu`, `nu` (per leaf, in `mu_dtype` / `nu_dtype`, default f32).
@@ -177,7 +177,7 @@ pub fn scale_by_adam(c: crate::AdamConfig) -> Transform {
     ))
 }
 
-/// Lion's sign update (optim.md `lion`; optax `scale_by_lion`): c = b1·m + (1−b1)·g,
+/// Lion's sign update (docs/optim.md `lion`; optax `scale_by_lion`): c = b1·m + (1−b1)·g,
 /// u = sign(c), m ← b2·m + (1−b2)·g. State: `mu` per leaf in `mu_dtype`.
 pub fn scale_by_lion(b1: f64, b2: f64, mu_dtype: DType) -> Transform {
     Box::new(from_fns(
@@ -244,7 +244,7 @@ pub fn trace(momentum: f64, nesterov: bool) -> Transform {
     ))
 }
 
-/// Newton–Schulz orthogonalisation, 5 iterations by default (optim.md `muon`): X = G/(‖G‖_F +
+/// Newton–Schulz orthogonalisation, 5 iterations by default (docs/optim.md `muon`): X = G/(‖G‖_F +
 /// 1e-7), transposed if rows > cols, then `steps` times X ← a·X + (b·A + c·A²)·X with A = X·Xᵀ
 /// and (a, b, c) = (3.4445, −4.7750, 2.0315), transposed back. The iteration runs in `dtype`
 /// (bf16 or f32; matmuls accumulate in f32); the Frobenius norm is computed in f32. Errors for
@@ -281,9 +281,9 @@ pub fn newton_schulz5(g: &Tensor, steps: usize, dtype: DType) -> Result<Tensor> 
     Ok(x)
 }
 
-/// Muon's direction for 2-D leaves (optim.md `muon`): b ← μ·b + g; O = NS5(g + μ·b if
+/// Muon's direction for 2-D leaves (docs/optim.md `muon`): b ← μ·b + g; O = NS5(g + μ·b if
 /// `nesterov` else b); u = O·√max(1, m/n) for a leaf of shape m×n (rows/cols: the scaling of
-/// optim.md). The momentum `mu` is kept f32; NS5 runs in `ns_dtype`. Non-2-D leaves are an
+/// docs/optim.md). The momentum `mu` is kept f32; NS5 runs in `ns_dtype`. Non-2-D leaves are an
 /// error (route them elsewhere with `partition`, as [`crate::muon`] does).
 pub fn scale_by_muon(momentum: f64, nesterov: bool, ns_steps: usize, ns_dtype: DType) -> Transform {
     Box::new(from_fns(

@@ -99,7 +99,7 @@ fn multi_steps_emits_every_k() {
     );
 }
 
-/// optim.md: a bf16 norm weight at 1.0 under AdamW (η = 3e-4) never moves; with f32 masters
+/// docs/optim.md: a bf16 norm weight at 1.0 under AdamW (η = 3e-4) never moves; with f32 masters
 /// (or stochastic rounding) it does.
 #[test]
 fn bf16_norm_freeze_and_masters() {

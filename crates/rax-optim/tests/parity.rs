@@ -1,4 +1,4 @@
-//! Parity of rax-optim with optax 0.2.8 (and optim.md's Muon): golden trajectories made by
+//! Parity of rax-optim with optax 0.2.8 (and docs/optim.md's Muon): golden trajectories made by
 //! `xla_ops/gen/optim.py` (`xla_ops/cases/optim/trajectories.json`), replayed on rax's
 //! interpreter eagerly, and traced-then-interpreted for a subset.
 //!

@@ -4,7 +4,7 @@
 //! compile seconds, µs/call of each path (best of 9 interleaved rounds) and their ratio.
 //!
 //! Run: `cargo run --release -p rax-runtime --example dispatch`
-//! (DESIGN's target: rax within 1.2x of the raw PJRT loop.)
+//! (The target: rax within 1.2x of the raw PJRT loop.)
 
 use rax_core::{DType, Literal, Tensor};
 use rax_pjrt::{CompileOptions, ElementType};

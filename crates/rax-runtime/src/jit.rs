@@ -22,7 +22,7 @@ use crate::backend::{is_donated, Donation, Executable};
 use crate::runtime::Runtime;
 use rax_core::lower::lower_module;
 use rax_core::tree::{flatten, leaf_paths, unflatten};
-use rax_core::{AVal, Array, Error, Result, Tensor, Tree};
+use rax_core::{AVal, Array, Error, Result, Tensor, Tree, TreeResult};
 use std::cell::{Cell, RefCell};
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
@@ -30,29 +30,21 @@ use std::sync::Arc;
 
 type DonatePred = Box<dyn Fn(&str) -> bool>;
 
-/// A function [`Jit`] can trace: [`Plain`] (`Fn(&In) -> Out`, from `Runtime::jit`) or
-/// [`Fallible`] (`Fn(&In) -> Result<Out>`, from `Runtime::try_jit`, for bodies that use
-/// fallible transforms such as `value_and_grad` with `?`).
+/// A function [`Jit`] can trace: any `Fn(&In) -> R` whose `R` is a tree (`|x| x + 1.0`) or a
+/// `Result` of one (`|p| { let (l, g) = value_and_grad(loss)(p)?; Ok((l, g)) }`, for bodies
+/// that use fallible transforms with `?`); a returned error is the call's error.
 pub trait TraceFn<In, Out> {
     /// Runs the function on traced (or, when inlined, concrete) inputs.
     fn run(&self, x: &In) -> Result<Out>;
 }
 
-/// A `Fn(&In) -> Out` for [`Jit`].
-pub struct Plain<F>(pub F);
-
-/// A `Fn(&In) -> Result<Out>` for [`Jit`].
-pub struct Fallible<F>(pub F);
-
-impl<In, Out, F: Fn(&In) -> Out> TraceFn<In, Out> for Plain<F> {
-    fn run(&self, x: &In) -> Result<Out> {
-        Ok((self.0)(x))
-    }
-}
-
-impl<In, Out, F: Fn(&In) -> Result<Out>> TraceFn<In, Out> for Fallible<F> {
-    fn run(&self, x: &In) -> Result<Out> {
-        (self.0)(x)
+impl<In, R, F> TraceFn<In, R::Tree> for F
+where
+    F: Fn(&In) -> R,
+    R: TreeResult,
+{
+    fn run(&self, x: &In) -> Result<R::Tree> {
+        (self)(x).into_result()
     }
 }
 

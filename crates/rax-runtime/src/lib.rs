@@ -7,7 +7,8 @@
 //! - [`Runtime`]: the chosen backend and why ([`Runtime::auto`]: explicit plugin, then
 //!   pip-installed plugins GPU > CPU, then the interpreter).
 //! - [`Jit`]: `rt.jit(f)` traces `f` over pytrees once per signature, caches the compiled
-//!   program, donates chosen inputs so they are updated in place.
+//!   program, donates chosen inputs so they are updated in place; `f` returns a tree or a
+//!   `Result` of one. [`jit`]`(f)` does the same on the default runtime ([`Runtime::global`]).
 //!
 //! ```no_run
 //! use rax_core::{DType, Tensor};
@@ -27,13 +28,15 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod default;
 pub mod interp;
 pub mod jit;
 pub mod pjrt;
 pub mod runtime;
 
 pub use backend::{is_donated, Backend, BackendInfo, Donation, Executable};
+pub use default::jit;
 pub use interp::{InterpArray, Interpreter};
-pub use jit::{Fallible, Jit, Plain, TraceFn};
+pub use jit::{Jit, TraceFn};
 pub use pjrt::{aliases_supported, Pjrt, PjrtArray};
 pub use runtime::{discover_plugins, Runtime};

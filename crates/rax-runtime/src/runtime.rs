@@ -1,6 +1,6 @@
 //! `Runtime`: the chosen backend plus the reason it was chosen.
 //!
-//! [`Runtime::auto`] follows DESIGN's order: an explicit plugin (`RAX_PJRT_PLUGIN`; the API
+//! [`Runtime::auto`] follows this order: an explicit plugin (`RAX_PJRT_PLUGIN`; the API
 //! form is [`Runtime::with_plugin`]), then plugins pip installed in the Python environments on
 //! the machine (GPU > CPU), then the embedded interpreter. An explicit plugin that is missing
 //! or broken is an error (the user asked for it); a discovered plugin that fails to load is
@@ -12,9 +12,9 @@
 
 use crate::backend::{Backend, BackendInfo};
 use crate::interp::Interpreter;
-use crate::jit::{Fallible, Jit, Plain};
+use crate::jit::Jit;
 use crate::pjrt::Pjrt;
-use rax_core::{Error, Literal, Result, Tensor, Tree};
+use rax_core::{Error, Literal, Result, Tensor, Tree, TreeResult};
 use rax_pjrt::discover::{discover_with, CandidateSource, Discovery, DiscoveryEnv, PLUGIN_ENV};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -185,23 +185,15 @@ impl Runtime {
         }
     }
 
-    /// Compiles `f` once per input signature and runs it on this backend (see [`Jit`]).
-    pub fn jit<In, Out, F>(&self, f: F) -> Jit<In, Out, Plain<F>>
+    /// Compiles `f` once per input signature and runs it on this backend (see [`Jit`]). `f`
+    /// returns a tree, or a `Result` of one (a body using `value_and_grad(...)?`); its error is
+    /// the call's error.
+    pub fn jit<In, R, F>(&self, f: F) -> Jit<In, R::Tree, F>
     where
         In: Tree,
-        Out: Tree,
-        F: Fn(&In) -> Out,
+        R: TreeResult,
+        F: Fn(&In) -> R,
     {
-        Jit::new(self.clone(), Plain(f))
-    }
-
-    /// Like [`Runtime::jit`] for a function returning `Result` (its error is the call's error).
-    pub fn try_jit<In, Out, F>(&self, f: F) -> Jit<In, Out, Fallible<F>>
-    where
-        In: Tree,
-        Out: Tree,
-        F: Fn(&In) -> Result<Out>,
-    {
-        Jit::new(self.clone(), Fallible(f))
+        Jit::new(self.clone(), f)
     }
 }

@@ -448,9 +448,9 @@ fn max_min_clamp_propagate_nan_like_jax() {
 }
 
 #[test]
-fn try_jit_propagates_errors_and_differentiates() {
+fn jit_of_a_result_body_propagates_errors_and_differentiates() {
     for (label, rt) in all_runtimes() {
-        let f = rt.try_jit(|x: &Tensor| {
+        let f = rt.jit(|x: &Tensor| {
             let (v, g) = rax_core::value_and_grad(|x: &Tensor| {
                 let y = (x * x).reshape(&[]);
                 y * 3.0
@@ -460,7 +460,7 @@ fn try_jit_propagates_errors_and_differentiates() {
         let (v, g) = f.call(&f32s(&[1], vec![2.0])).unwrap();
         assert_eq!(v.to_vec::<f32>().unwrap(), vec![12.0], "{label}");
         assert_eq!(g.to_vec::<f32>().unwrap(), vec![12.0], "{label}");
-        let bad = rt.try_jit(|_: &Tensor| -> rax_core::Result<Tensor> {
+        let bad = rt.jit(|_: &Tensor| -> rax_core::Result<Tensor> {
             Err(rax_core::Error::arg("mine", "boom"))
         });
         let e = bad.call(&f32s(&[1], vec![2.0])).unwrap_err().to_string();

@@ -12,7 +12,7 @@ use rax_core::precision::{all_finite, select_tree};
 use rax_core::tree::{flatten, tree_map, tree_map2};
 use rax_core::{DType, PrngKey, Result, Tensor};
 use rax_optim::{apply_updates, global_norm, Boxed, GradientTransformation, State};
-use rax_runtime::{Fallible, Jit, Runtime};
+use rax_runtime::{Jit, Runtime};
 use std::rc::Rc;
 
 /// The step's inputs: parameters, optimizer state, tokens and segment ids `[A, B, T+1]`,
@@ -107,10 +107,10 @@ pub fn body<M: TrainModel>(model: Rc<M>, opt: Rc<Boxed>, accum: usize) -> StepFn
 
 /// The jitted step with parameters and state donated.
 /// The jitted training step.
-pub type StepJit<P> = Jit<StepIn<P>, StepOut<P>, Fallible<StepFn<P>>>;
+pub type StepJit<P> = Jit<StepIn<P>, StepOut<P>, StepFn<P>>;
 
 /// The jitted held-out loss.
-pub type EvalJit<P> = Jit<(P, Tensor, Tensor), Tensor, Fallible<EvalFn<P>>>;
+pub type EvalJit<P> = Jit<(P, Tensor, Tensor), Tensor, EvalFn<P>>;
 
 pub fn jit<M: TrainModel>(
     rt: &Runtime,
@@ -118,7 +118,7 @@ pub fn jit<M: TrainModel>(
     opt: Rc<Boxed>,
     accum: usize,
 ) -> StepJit<M::Params> {
-    rt.try_jit(body(model, opt, accum)).donate_args(&[0, 1])
+    rt.jit(body(model, opt, accum)).donate_args(&[0, 1])
 }
 
 /// The eval program: the loss of one `[B, T+1]` batch (tokens, segment ids), no dropout.
@@ -134,5 +134,5 @@ pub fn eval_jit<M: TrainModel>(rt: &Runtime, model: Rc<M>) -> EvalJit<M::Params>
         };
         Ok(model.loss(p, &mb)?.cast(DType::F32))
     });
-    rt.try_jit(f)
+    rt.jit(f)
 }

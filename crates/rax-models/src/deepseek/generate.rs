@@ -87,7 +87,7 @@ impl DeepseekLm {
         let state = rt.put_tree(&self.state)?;
         let o1 = opts.clone();
         let (c1, r1) = (cfg.clone(), ro.clone());
-        let pre = rt.try_jit(
+        let pre = rt.jit(
             move |(p, s, prompt, key): &(DeepseekParams, DeepseekState, Tensor, Tensor)| {
                 let (lg, cache) = prefill(&c1, &r1, p, s, prompt, max_len)?;
                 let (tok, key) = sample_step(&lg, &o1, key)?;
@@ -96,7 +96,7 @@ impl DeepseekLm {
         );
         let o2 = opts.clone();
         let step = rt
-            .try_jit(
+            .jit(
                 move |(p, s, cache, tok, key, pos): &(
                     DeepseekParams,
                     DeepseekState,
@@ -145,7 +145,7 @@ impl CausalLm for DeepseekLm {
     fn logits(&self, rt: &Runtime, tokens: &Literal) -> Result<Literal> {
         self.check_tokens(tokens, 1)?;
         let (cfg, ro) = (self.config.clone(), self.opts.clone());
-        let f = rt.try_jit(move |(p, s, t): &(DeepseekParams, DeepseekState, Tensor)| {
+        let f = rt.jit(move |(p, s, t): &(DeepseekParams, DeepseekState, Tensor)| {
             logits(&cfg, &ro, p, s, t)
         });
         f.call(&(
@@ -158,7 +158,7 @@ impl CausalLm for DeepseekLm {
     fn loss(&self, rt: &Runtime, tokens: &Literal) -> Result<f64> {
         self.check_tokens(tokens, 2)?;
         let (cfg, ro) = (self.config.clone(), self.opts.clone());
-        let f = rt.try_jit(move |(p, s, t): &(DeepseekParams, DeepseekState, Tensor)| {
+        let f = rt.jit(move |(p, s, t): &(DeepseekParams, DeepseekState, Tensor)| {
             Ok(loss_and_stats(&cfg, &ro, p, s, t)?.0)
         });
         let l = f.call(&(

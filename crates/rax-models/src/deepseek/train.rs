@@ -377,7 +377,7 @@ impl Trainer {
         })?;
         let (cfg, tc) = (cfg.clone(), tc.clone());
         let jit = rt
-            .try_jit(move |(s, tok): &(TrainState, Tensor)| train_step(&cfg, &tc, &opt, s, tok))
+            .jit(move |(s, tok): &(TrainState, Tensor)| train_step(&cfg, &tc, &opt, s, tok))
             .donate_args(&[0]);
         Ok((
             Trainer {

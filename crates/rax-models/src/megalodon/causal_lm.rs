@@ -58,7 +58,7 @@ impl CausalLm for MegalodonLm {
     fn logits(&self, rt: &Runtime, tokens: &Literal) -> Result<Literal> {
         let t = tokens_tensor(&self.config, tokens)?;
         let cfg = self.config.clone();
-        let f = rt.try_jit(move |(p, t): &(MegalodonForCausalLM, Tensor)| p.logits(&cfg, t));
+        let f = rt.jit(move |(p, t): &(MegalodonForCausalLM, Tensor)| p.logits(&cfg, t));
         f.call(&(self.params.clone(), t))?.to_literal()
     }
     fn loss(&self, rt: &Runtime, tokens: &Literal) -> Result<f64> {
@@ -71,7 +71,7 @@ impl CausalLm for MegalodonLm {
             ));
         }
         let cfg = self.config.clone();
-        let f = rt.try_jit(move |(p, t): &(MegalodonForCausalLM, Tensor)| lm_loss(p, &cfg, t));
+        let f = rt.jit(move |(p, t): &(MegalodonForCausalLM, Tensor)| lm_loss(p, &cfg, t));
         let v = f.call(&(self.params.clone(), t))?.to_f64_vec()?;
         v.first()
             .copied()

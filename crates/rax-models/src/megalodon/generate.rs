@@ -22,14 +22,14 @@ use super::model::{check_tokens, Forward, MegalodonForCausalLM};
 use crate::family::GenerateOptions;
 use crate::sampling::{decode_loop, sample_step, validate};
 use rax_core::{Error, Literal, PrngKey, Result, Tensor};
-use rax_runtime::{Fallible, Jit, Runtime};
+use rax_runtime::{Jit, Runtime};
 
 type PrefillIn = (MegalodonForCausalLM, Option<ModelCache>, Tensor, Tensor);
 type StepOut = (Tensor, Tensor, ModelCache);
 type DecodeIn = (MegalodonForCausalLM, ModelCache, Tensor, Tensor);
 /// A boxed traced step (prefill or decode).
 type StepFn<In> = Box<dyn Fn(&In) -> Result<StepOut>>;
-type Program<In> = Jit<In, StepOut, Fallible<StepFn<In>>>;
+type Program<In> = Jit<In, StepOut, StepFn<In>>;
 
 /// The hidden state of the last position of `ids` through the model (continuing `cache`),
 /// projected to f32 logits `[B, V]`, sampled; returns `(token, next key, new cache)`.
@@ -100,9 +100,9 @@ impl Generator {
         Ok(Generator {
             cfg: cfg.clone(),
             opts: opts.clone(),
-            prefill: rt.try_jit(prefill_fn),
+            prefill: rt.jit(prefill_fn),
             // The cache (argument 1) is updated in place.
-            decode: rt.try_jit(decode_fn).donate_args(&[1]),
+            decode: rt.jit(decode_fn).donate_args(&[1]),
         })
     }
 

@@ -1,8 +1,9 @@
 //! The norm-freeze demonstration on a short run: under a blanket bf16 cast no norm scale moves
 //! and the audit flags every norm; under the policy every norm scale moves and the audit is clean.
+//! (The experiment is `examples/norm_freeze/experiment.rs`, run in full by the norm_freeze example.)
 use rax::core::policy::Policy;
-use rax::norm_freeze::{run, Setup};
 use rax::runtime::Runtime;
+use rax_examples::norm_freeze::{run, Setup};
 
 #[test]
 fn blanket_bf16_freezes_norms_and_the_policy_trains_them() {

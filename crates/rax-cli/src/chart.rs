@@ -1,8 +1,6 @@
 //! Line charts as PNG files, drawn with the `plotters` crate: each chart has a title, labelled
-//! axes with tick labels, a mesh and a legend naming its series. [`line_chart`] writes one chart,
-//! [`chart_grid`] several panels in one image (what `rax train` and `rax plot` write), and
-//! [`line_plot`] a quick chart of several named series against their index (the norm-freeze
-//! example's loss curves).
+//! axes with tick labels, a mesh and a legend naming its series. [`chart_grid`] draws several
+//! panels in one image (what `rax train` and `rax plot` write).
 //!
 //! Text is rendered with a TrueType font found on the machine (`RAX_FONT=/path/font.ttf`, else
 //! the usual DejaVu / Liberation / Noto locations); without one, a chart is an error saying so.
@@ -229,38 +227,4 @@ pub fn chart_grid(
         draw_chart(area, c, path)?;
     }
     root.present().map_err(|e| plot_err(path, e))
-}
-
-/// Writes one chart as a `w` x `h` PNG.
-pub fn line_chart(path: impl AsRef<Path>, chart: &Chart, w: u32, h: u32) -> Result<()> {
-    chart_grid(path, std::slice::from_ref(chart), 1, w, h)
-}
-
-/// Draws named series (y values against their index, from 1) as one `w` x `h` PNG chart.
-pub fn line_plot(
-    path: impl AsRef<Path>,
-    title: &str,
-    y_label: &str,
-    series: &[(&str, &[f64])],
-    w: u32,
-    h: u32,
-) -> Result<()> {
-    let chart = Chart {
-        title: title.into(),
-        x_label: "step".into(),
-        y_label: y_label.into(),
-        series: series
-            .iter()
-            .map(|(n, ys)| {
-                Series::new(
-                    *n,
-                    ys.iter()
-                        .enumerate()
-                        .map(|(i, &y)| ((i + 1) as f64, y))
-                        .collect(),
-                )
-            })
-            .collect(),
-    };
-    line_chart(path, &chart, w, h)
 }

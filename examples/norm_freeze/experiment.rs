@@ -10,18 +10,13 @@
 //! every step and never trains, while the small projection weights (spacing ≈ 1e-4 near 0.02)
 //! do move — which is why the bug hides. In (b) every norm scale moves.
 //!
-//! Depends on rax-core (autodiff, policy, precision), rax-optim, rax-nn and rax-runtime.
+//! Written on the `rax` facade only (autodiff, policy, precision, rax-optim, rax-nn layers, the
+//! runtime).
 
-use rax_core::autodiff::value_and_grad;
-use rax_core::policy::Policy;
-use rax_core::precision::{audit, cast_floating};
-use rax_core::random::PrngKey;
-use rax_core::tree::leaves_with_info;
-use rax_core::{DType, Result, Tensor};
-use rax_macros::Tree;
-use rax_nn::layers::{linear, rms_norm};
-use rax_optim::{adamw, apply_updates, GradientTransformation};
-use rax_runtime::Runtime;
+use rax::core::precision::{audit, cast_floating};
+use rax::core::tree::leaves_with_info;
+use rax::nn::layers::{linear, rms_norm};
+use rax::prelude::*;
 
 /// One residual block: `h + W · rmsnorm(h) ⊙ g`.
 #[derive(Clone, Debug, Tree)]
@@ -131,19 +126,17 @@ pub fn run(rt: &Runtime, s: &Setup, blanket: bool, policy: &Policy) -> Result<Ru
     let opt = adamw(s.lr, 0.1);
     let state = opt.init(&params)?;
     let step = rt
-        .try_jit(
-            move |(p, st, x, y): &(Model, rax_optim::State, Tensor, Tensor)| {
-                let (l, g) = value_and_grad(|p: &Model| mse(p, x, y, compute))(p)?;
-                let (u, st) = opt.update(&g, st.clone(), Some(p))?;
-                Ok((apply_updates(p, &u)?, st, l))
-            },
-        )
+        .jit(move |(p, st, x, y): &(Model, State, Tensor, Tensor)| {
+            let (l, g) = value_and_grad(|p: &Model| mse(p, x, y, compute))(p)?;
+            let (u, st) = opt.update(&g, st.clone(), Some(p))?;
+            Ok((apply_updates(p, &u)?, st, l))
+        })
         .donate_args(&[0, 1]);
     let (mut p, mut st) = (params, state);
     let mut losses = Vec::with_capacity(s.steps);
     for _ in 0..s.steps {
         let (p2, st2, l) = step.call(&(p, st, x.clone(), y.clone()))?;
-        losses.push(l.to_f64_vec()?[0]);
+        losses.push(f64::from(l.item::<f32>()?));
         p = p2;
         st = st2;
     }
@@ -159,7 +152,7 @@ pub fn run(rt: &Runtime, s: &Setup, blanket: bool, policy: &Policy) -> Result<Ru
     Ok(RunResult {
         norm_moved_frac: moved as f64 / total.max(1) as f64,
         audit_flagged: audit(&p).len(),
-        final_loss: mse(&p, &x, &y, DType::F32).to_f64_vec()?[0],
+        final_loss: f64::from(mse(&p, &x, &y, DType::F32).item::<f32>()?),
         losses,
     })
 }
