@@ -65,5 +65,6 @@ add("rfft", lambda x: jnp.fft.rfft(x), [f32(2, 8)], {"atol": 1e-5, "rtol": 1e-5}
 add("irfft", lambda z: jnp.fft.irfft(z, 8), [(f32(2, 5) + 1j * f32(2, 5)).astype(np.complex64)],
     {"atol": 1e-5, "rtol": 1e-5}, "FFT algorithm order (f32)")
 add("scan_tanh", lambda c, xs: lax.scan(lambda c, x: (jnp.tanh(c * 0.9 + x), c * x), c, xs)[1], [f32(3), f32(4, 3)])
+add("tan_cbrt", lambda x, y: lax.tan(x) * lax.cbrt(y), [f32(5), f32(5, lo=0.3, hi=3)])
 
 write("grads", cases)

@@ -23,35 +23,9 @@ impl Value {
     }
 }
 
-/// Elementwise unary primitives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[allow(missing_docs)]
-pub enum UnaryOp {
-    Neg,
-    Abs,
-    Sign,
-    Exp,
-    Expm1,
-    Log,
-    Log1p,
-    Sqrt,
-    Rsqrt,
-    Tanh,
-    Logistic,
-    Sin,
-    Cos,
-    Erf,
-    ErfInv,
-    Floor,
-    Ceil,
-    /// Round half to even (`stablehlo.round_nearest_even`, like `jnp.round`).
-    Round,
-    IsFinite,
-    /// Logical not for bool, bitwise not for integers.
-    Not,
-    Real,
-    Imag,
-}
+/// Elementwise unary primitives: declared, each with its rule, lowering, kernel, VJP and
+/// method, in one table (`prim/elementwise/unary_ops.rs`).
+pub use crate::prim::elementwise::UnaryOp;
 
 /// Elementwise binary primitives (operands of equal shape and dtype).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -27,8 +27,8 @@ use crate::shape::AVal;
 /// The primitive's name as in the catalogue (`add`, `dot_general`, `scan`, ...).
 pub fn op_name(op: &Op) -> &'static str {
     match op {
-        Op::Unary(u) => elementwise::unary_name(*u),
-        Op::Binary(b) => elementwise::binary_name(*b),
+        Op::Unary(u) => u.name(),
+        Op::Binary(b) => elementwise::binary::binary_name(*b),
         Op::Compare(_) => "compare",
         Op::Select => "select",
         Op::Clamp => "clamp",
