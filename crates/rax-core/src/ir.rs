@@ -426,3 +426,31 @@ impl fmt::Display for Graph {
         write!(f, "  in ({}) }}", outs.join(", "))
     }
 }
+
+/// Dead-code elimination: drops the nodes none of whose results reach the outputs (ops have no
+/// side effects). Values a transformation computed but did not use — e.g. the recomputation of
+/// a value a `checkpoint` policy saved — disappear, as XLA would remove them.
+pub fn dce(g: &Graph) -> Graph {
+    let mut live = vec![false; g.avals.len()];
+    for v in &g.outputs {
+        live[v.index()] = true;
+    }
+    let mut keep = vec![false; g.nodes.len()];
+    for (i, n) in g.nodes.iter().enumerate().rev() {
+        if n.outputs.iter().any(|v| live[v.index()]) {
+            keep[i] = true;
+            for v in &n.inputs {
+                live[v.index()] = true;
+            }
+        }
+    }
+    let mut out = g.clone();
+    out.nodes = g
+        .nodes
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(n, _)| n.clone())
+        .collect();
+    out
+}

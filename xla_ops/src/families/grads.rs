@@ -40,6 +40,11 @@ fn func(op: &str) -> Result<fn(&[Tensor]) -> Tensor> {
         "logsumexp" => |a| a[0].logsumexp(&[1]),
         "softmax" => |a| a[0].softmax(1),
         "cumsum" => |a| a[0].cumsum(1, false),
+        "cumprod" => |a| a[0].cumprod(1, false),
+        "cumprod_reverse" => |a| a[0].cumprod(0, true),
+        "cummax_ties" => |a| a[0].cummax(1, false),
+        "cummax_reverse" => |a| a[0].cummax(0, true),
+        "cummin_ties" => |a| a[0].cummin(0, false),
         "sort" => |a| a[0].sort(1, false),
         "top_k" => |a| a[0].top_k(2).0,
         "take" => |a| {

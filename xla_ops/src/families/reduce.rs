@@ -85,7 +85,7 @@ pub fn catalogue() -> Vec<Entry> {
             stablehlo: "stablehlo.reduce_window",
             rule: "T[s] (int, float; complex for sum/prod), sum/prod/max/min, axis, reverse -> T[s]".into(),
             interp: true,
-            vjp: Vjp::Missing,
+            vjp: Vjp::Yes,
         },
     ]
 }

@@ -839,3 +839,43 @@ pub fn vjp(
         Some(transpose_rhs(g, x, y, &parts, *precision)),
     ])
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batching rule (vmap)
+// ---------------------------------------------------------------------------------------------
+
+/// The batching rule of dot_general: both operands batched, the batch axis a new leading
+/// batch dimension, the other dimension numbers shifted past it.
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
+    use crate::vmap::{apply_checked, shift};
+    let Op::DotGeneral {
+        dims,
+        precision,
+        out,
+    } = op
+    else {
+        return Err(super::unreachable_op(op));
+    };
+    let ts = bx.all_batched();
+    let [l, r] = ts.as_slice() else {
+        return Err(super::unreachable_op(op));
+    };
+    let mut lb = vec![0];
+    lb.extend(shift(&dims.lhs_batch));
+    let mut rb = vec![0];
+    rb.extend(shift(&dims.rhs_batch));
+    let nd = DotDims {
+        lhs_batch: lb,
+        rhs_batch: rb,
+        lhs_contract: shift(&dims.lhs_contract),
+        rhs_contract: shift(&dims.rhs_contract),
+    };
+    apply_checked(
+        Op::DotGeneral {
+            dims: nd,
+            precision: *precision,
+            out: *out,
+        },
+        &[l, r],
+    )
+}

@@ -1065,3 +1065,18 @@ pub fn vjp(
     }
     Ok(r)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batching rule (vmap)
+// ---------------------------------------------------------------------------------------------
+
+/// The batching rule of the indexing family: no vectorised rule yet (JAX's would fold the
+/// batch into the gather/scatter batching dims); every op loops over the batch.
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
+    match op {
+        Op::DynamicSlice { .. } | Op::DynamicUpdateSlice | Op::Gather(_) | Op::ScatterAdd(_) => {
+            bx.loop_over(op)
+        }
+        _ => Err(super::unreachable_op(op)),
+    }
+}

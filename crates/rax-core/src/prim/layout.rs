@@ -950,3 +950,77 @@ pub fn vjp(
 fn gd_rank(t: &Tensor) -> usize {
     t.rank()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batching rule (vmap)
+// ---------------------------------------------------------------------------------------------
+
+/// The batching rule of the layout family: each op gains the leading batch axis in its
+/// parameters (broadcast dims, shape, permutation, slice bounds, axes, padding); a pad whose
+/// padding value is batched loops over the batch.
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
+    use crate::vmap::{apply_checked, shift, to_batched};
+    let b = bx.size;
+    let lead = |first: usize, rest: &[usize]| -> Vec<usize> {
+        let mut v = vec![first];
+        v.extend_from_slice(rest);
+        v
+    };
+    match op {
+        Op::BroadcastInDim { shape, dims } => {
+            let mut d = vec![0];
+            d.extend(shift(dims));
+            apply_checked(
+                Op::BroadcastInDim {
+                    shape: Shape::new(lead(b, shape.dims())),
+                    dims: d,
+                },
+                &[bx.arg(0)?],
+            )
+        }
+        Op::Reshape(shape) => apply_checked(
+            Op::Reshape(Shape::new(lead(b, shape.dims()))),
+            &[bx.arg(0)?],
+        ),
+        Op::Transpose(perm) => apply_checked(Op::Transpose(lead(0, &shift(perm))), &[bx.arg(0)?]),
+        Op::Slice {
+            start,
+            limit,
+            strides,
+        } => apply_checked(
+            Op::Slice {
+                start: lead(0, start),
+                limit: lead(b, limit),
+                strides: lead(1, strides),
+            },
+            &[bx.arg(0)?],
+        ),
+        Op::Reverse { axes } => apply_checked(Op::Reverse { axes: shift(axes) }, &[bx.arg(0)?]),
+        Op::Pad { lo, hi, interior } if !bx.is_batched(1) => {
+            let x = to_batched(bx.arg(0)?, bx.is_batched(0), b, bx.un[0].dims());
+            let mut l = vec![0];
+            l.extend_from_slice(lo);
+            let mut h = vec![0];
+            h.extend_from_slice(hi);
+            apply_checked(
+                Op::Pad {
+                    lo: l,
+                    hi: h,
+                    interior: lead(0, interior),
+                },
+                &[&x, bx.arg(1)?],
+            )
+        }
+        Op::Pad { .. } => bx.loop_over(op),
+        Op::Concatenate { axis } => {
+            let ts = bx.all_batched();
+            let refs: Vec<&Tensor> = ts.iter().collect();
+            apply_checked(Op::Concatenate { axis: axis + 1 }, &refs)
+        }
+        Op::Iota { .. } | Op::Constant(_) => Err(Error::internal(format!(
+            "vmap: {} has no operands, so none can be batched",
+            super::op_name(op)
+        ))),
+        _ => Err(super::unreachable_op(op)),
+    }
+}

@@ -8,6 +8,7 @@
 //! argmax/argmin, cumulative), `sort` (sort, top_k), `fft`, `control` (while, cond, scan,
 //! optimization barrier).
 
+pub mod assoc_scan;
 pub mod call;
 pub mod control;
 pub mod dot;
@@ -167,6 +168,13 @@ pub fn vjp(
     cts: &[Option<crate::trace::Tensor>],
 ) -> Result<Vec<Option<crate::trace::Tensor>>> {
     dispatch!(op, vjp(op, ins, outs, cts))
+}
+
+/// The batching rule (vmap): the op's results batched along axis 0, from operands of which at
+/// least one carries the batch as its leading axis. Every family has one; an op a family does
+/// not vectorise says so there by calling [`crate::vmap::Batch::loop_over`].
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<crate::trace::Tensor>> {
+    dispatch!(op, batch(op, bx))
 }
 
 /// Checks that `axis < rank`, naming the op.

@@ -1243,8 +1243,9 @@ impl Tensor {
 /// The VJP rules of the reduce family: sum broadcasts back; max/min send the cotangent to the
 /// locations equal to the result, split evenly between ties (JAX's chooser rule); prod uses
 /// `g * result / x` (so an operand containing exact zeros gets non-finite cotangents there, a
-/// documented limitation); cumulative sum is a cumulative sum in the other direction; argmax /
-/// argmin and boolean reductions are not differentiable; cumulative prod/max/min have no rule.
+/// documented limitation); cumulative sum is a cumulative sum in the other direction;
+/// cumulative prod/max/min pull back through JAX's associative scan (`assoc_scan`); argmax /
+/// argmin and boolean reductions are not differentiable.
 pub fn vjp(
     op: &Op,
     ins: &[Tensor],
@@ -1278,18 +1279,48 @@ pub fn vjp(
             reverse,
         } => match kind {
             ReduceKind::Sum => Some(g.cumsum(*axis, !*reverse)),
-            _ => {
-                return Err(Error::Transform {
-                    transform: "grad".into(),
-                    op: super::op_name(op).into(),
-                    msg: format!(
-                        "no VJP rule for cumulative {kind:?} yet (cumulative sum has one)"
-                    ),
-                    site: None,
-                })
-            }
+            ReduceKind::Prod | ReduceKind::Max | ReduceKind::Min => Some(
+                super::assoc_scan::cumulative_vjp(*kind, *axis, *reverse, x, g)?,
+            ),
+            ReduceKind::And | ReduceKind::Or => None,
         },
         _ => return Err(super::unreachable_op(op)),
     };
     Ok(vec![r])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batching rule (vmap)
+// ---------------------------------------------------------------------------------------------
+
+/// The batching rule of the reduce family: the reduced axes shift past the batch axis.
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
+    use crate::vmap::{apply_checked, shift};
+    let x = bx.arg(0)?;
+    let op = match op {
+        Op::Reduce { kind, axes } => Op::Reduce {
+            kind: *kind,
+            axes: shift(axes),
+        },
+        Op::ArgReduce {
+            is_max,
+            axis,
+            index_dtype,
+        } => Op::ArgReduce {
+            is_max: *is_max,
+            axis: axis + 1,
+            index_dtype: *index_dtype,
+        },
+        Op::Cumulative {
+            kind,
+            axis,
+            reverse,
+        } => Op::Cumulative {
+            kind: *kind,
+            axis: axis + 1,
+            reverse: *reverse,
+        },
+        _ => return Err(super::unreachable_op(op)),
+    };
+    apply_checked(op, &[x])
 }

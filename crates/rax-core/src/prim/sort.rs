@@ -581,3 +581,33 @@ pub fn vjp(
         _ => Err(super::unreachable_op(op)),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batching rule (vmap)
+// ---------------------------------------------------------------------------------------------
+
+/// The batching rule of the sort family: sort shifts its axis past the batch axis (every
+/// operand batched); top_k works on the last axis, so it applies as is.
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
+    use crate::vmap::apply_checked;
+    match op {
+        Op::Sort {
+            axis,
+            descending,
+            num_keys,
+        } => {
+            let ts = bx.all_batched();
+            let refs: Vec<&Tensor> = ts.iter().collect();
+            apply_checked(
+                Op::Sort {
+                    axis: axis + 1,
+                    descending: *descending,
+                    num_keys: *num_keys,
+                },
+                &refs,
+            )
+        }
+        Op::TopK { .. } => apply_checked(op.clone(), &[bx.arg(0)?]),
+        _ => Err(super::unreachable_op(op)),
+    }
+}

@@ -31,6 +31,7 @@ use crate::literal::Literal;
 use crate::lower::{LowerCtx, V};
 use crate::shape::AVal;
 use crate::trace::Tensor;
+use crate::vmap::{apply_checked, to_batched, Batch};
 
 /// Checks that two operands have equal shapes.
 pub(crate) fn same_shape(op: &str, a: &AVal, b: &AVal) -> Result<()> {
@@ -245,4 +246,36 @@ pub fn vjp(
         _ => return Err(super::unreachable_op(op)),
     };
     Ok(r)
+}
+
+/// The batching rule of the elementwise family: the operands broadcast to the batched result
+/// shape (unbatched scalar bounds and predicates stay scalars), then the op as is.
+pub fn batch(op: &Op, bx: &Batch) -> Result<Vec<Tensor>> {
+    match op {
+        Op::Unary(_) | Op::Convert(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Clamp => {
+            let target = bx
+                .out_un
+                .first()
+                .ok_or_else(|| super::unreachable_op(op))?
+                .dims()
+                .to_vec();
+            let ts: Vec<Tensor> = bx
+                .ins
+                .iter()
+                .zip(&bx.un)
+                .map(|((t, bt), a)| {
+                    if a.rank() == 0 && !target.is_empty() && !*bt {
+                        t.clone() // unbatched scalar bounds/preds stay scalars
+                    } else {
+                        to_batched(t, *bt, bx.size, &target)
+                    }
+                })
+                .collect();
+            let refs: Vec<&Tensor> = ts.iter().collect();
+            apply_checked(op.clone(), &refs)
+        }
+        // One operand, batched: the bits of each example are reinterpreted in place.
+        Op::BitcastConvert(_) => apply_checked(op.clone(), &[bx.arg(0)?]),
+        _ => Err(super::unreachable_op(op)),
+    }
 }
