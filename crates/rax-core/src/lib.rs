@@ -16,6 +16,7 @@ pub mod ir;
 pub mod limits;
 pub mod literal;
 pub mod lower;
+pub mod numpy;
 pub mod policy;
 pub mod precision;
 pub mod prim;

@@ -1,12 +1,14 @@
 //! The primitive catalogue. Each family file holds, for its primitives, side by side: the
-//! shape/dtype rule, the StableHLO lowering, the interpreter kernel, the VJP, and the
-//! `Tensor` methods users call. This module only dispatches an `Op` to its family.
+//! shape/dtype rule, the StableHLO lowering, the interpreter kernel, the VJP, the batching
+//! rule, and the `Tensor` methods that apply its ops. This module only dispatches an `Op` to
+//! its family. Only primitives live here: methods that add no `Op` are in `crate::numpy`.
 //!
 //! Families: `elementwise` (unary, binary, compare, select, clamp, convert, bitcast),
 //! `layout` (broadcast, reshape, transpose, slice, concatenate, pad, reverse, iota, constant),
 //! `indexing` (dynamic slices, gather, scatter-add), `dot` (dot_general), `reduce` (reduce,
-//! argmax/argmin, cumulative), `sort` (sort, top_k), `fft`, `control` (while, cond, scan,
-//! optimization barrier).
+//! argmax/argmin, cumulative; `assoc_scan` holds the cumulative prod/max/min VJP), `sort`
+//! (sort, top_k), `fft`, `control` (while, cond, scan, optimization barrier), `call`
+//! (stop_gradient, checkpoint_name, checkpoint, custom_vjp).
 
 pub mod assoc_scan;
 pub mod call;

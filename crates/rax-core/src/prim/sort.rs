@@ -27,7 +27,7 @@ use crate::ir::{CmpDir, Op};
 use crate::literal::{Data, Literal};
 use crate::lower::{LowerCtx, V};
 use crate::shape::AVal;
-use crate::trace::{apply, apply_error, Tensor};
+use crate::trace::{apply, Tensor};
 use std::cmp::Ordering;
 
 // ---------------------------------------------------------------------------------------------
@@ -473,39 +473,6 @@ impl Tensor {
             &refs,
             CallSite::here(),
         )
-    }
-
-    /// The i32 indices that sort along `axis` (stable: equal keys keep their input order, also
-    /// when descending). A sort of `(self, iota)` keyed by `self`.
-    #[track_caller]
-    pub fn argsort(&self, axis: usize, descending: bool) -> Tensor {
-        let site = CallSite::here();
-        let aval = self.aval();
-        if self.error().is_none() && (aval.rank() == 0 || axis >= aval.rank()) {
-            return apply_error(
-                Error::arg(
-                    "sort",
-                    format!("argsort axis {axis} is out of range for {aval}"),
-                ),
-                aval.with_dtype(DType::I32),
-                site,
-            );
-        }
-        let iota = crate::trace::apply1(
-            Op::Iota {
-                aval: aval.with_dtype(DType::I32),
-                dim: axis,
-            },
-            &[],
-            site,
-        );
-        let op = Op::Sort {
-            axis,
-            descending,
-            num_keys: 1,
-        };
-        let mut v = apply(op, &[self, &iota], site);
-        v.swap_remove(1)
     }
 
     /// The `k` largest elements along the last axis (XLA's total order: +NaN largest) and their
