@@ -126,14 +126,14 @@ pub fn replay(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         .map(|v| {
             env[v.index()]
                 .clone()
-                .ok_or_else(|| Error::backend("replay", format!("output v{} undefined", v.0)))
+                .ok_or_else(|| Error::internal(format!("replay: output v{} undefined", v.0)))
         })
         .collect()
 }
 
 fn replay_env(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
     if inputs.len() != g.inputs.len() {
-        return Err(Error::backend(
+        return Err(Error::arg(
             "replay",
             format!(
                 "graph takes {} inputs, got {}",
@@ -153,7 +153,7 @@ fn replay_env(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
             .map(|v| {
                 env[v.index()]
                     .clone()
-                    .ok_or_else(|| Error::backend("replay", format!("v{} undefined", v.0)))
+                    .ok_or_else(|| Error::internal(format!("replay: v{} undefined", v.0)))
             })
             .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&Tensor> = ins.iter().collect();
@@ -219,14 +219,11 @@ impl Tape {
         subst: &HashMap<usize, Vec<Tensor>>,
     ) -> Result<Vec<usize>> {
         if inputs.len() != g.inputs.len() {
-            return Err(Error::backend(
-                "vjp",
-                format!(
-                    "graph takes {} inputs, got {}",
-                    g.inputs.len(),
-                    inputs.len()
-                ),
-            ));
+            return Err(Error::internal(format!(
+                "vjp: graph takes {} inputs, got {}",
+                g.inputs.len(),
+                inputs.len()
+            )));
         }
         let mut env: Vec<Option<usize>> = vec![None; g.avals.len()];
         for (v, &t) in g.inputs.iter().zip(inputs) {
@@ -238,7 +235,7 @@ impl Tape {
                 .iter()
                 .map(|v| {
                     env[v.index()]
-                        .ok_or_else(|| Error::backend("vjp", format!("v{} undefined", v.0)))
+                        .ok_or_else(|| Error::internal(format!("vjp: v{} undefined", v.0)))
                 })
                 .collect::<Result<Vec<usize>>>()?;
             let outs = if let Some(vals) = subst.get(&ni) {
@@ -266,7 +263,7 @@ impl Tape {
         g.outputs
             .iter()
             .map(|v| {
-                env[v.index()].ok_or_else(|| Error::backend("vjp", format!("v{} undefined", v.0)))
+                env[v.index()].ok_or_else(|| Error::internal(format!("vjp: v{} undefined", v.0)))
             })
             .collect()
     }
@@ -324,7 +321,7 @@ impl Tape {
                     .iter()
                     .map(|v| env[v.index()].clone())
                     .collect();
-                let outs = outs.ok_or_else(|| Error::backend("checkpoint", "undefined output"))?;
+                let outs = outs.ok_or_else(|| Error::internal("checkpoint: undefined output"))?;
                 (
                     outs,
                     Extra::Checkpoint {
@@ -340,7 +337,7 @@ impl Tape {
                 let fo = replay(fwd, &in_t)?;
                 let n = body.outputs.len();
                 if fo.len() < n {
-                    return Err(Error::backend("custom_vjp", "forward has too few outputs"));
+                    return Err(Error::internal("custom_vjp: forward has too few outputs"));
                 }
                 let res = fo[n..].to_vec();
                 (
@@ -393,15 +390,12 @@ impl Tape {
                 None => err,
             })?;
             if in_cts.len() != ins.len() {
-                return Err(Error::backend(
-                    "vjp",
-                    format!(
-                        "the VJP rule of {} gave {} cotangents for {} operands",
-                        crate::prim::op_name(&e.op),
-                        in_cts.len(),
-                        ins.len()
-                    ),
-                ));
+                return Err(Error::internal(format!(
+                    "the VJP rule of {} gave {} cotangents for {} operands",
+                    crate::prim::op_name(&e.op),
+                    in_cts.len(),
+                    ins.len()
+                )));
             }
             for ((&i, x), ct) in e.ins.iter().zip(&ins).zip(in_cts) {
                 let Some(ct) = ct else { continue };
@@ -410,15 +404,12 @@ impl Tape {
                 }
                 ct.check()?;
                 if ct.aval() != x.aval() {
-                    return Err(Error::backend(
-                        "vjp",
-                        format!(
-                            "the VJP rule of {} gave a {} cotangent for a {} operand",
-                            crate::prim::op_name(&e.op),
-                            ct.aval(),
-                            x.aval()
-                        ),
-                    ));
+                    return Err(Error::internal(format!(
+                        "the VJP rule of {} gave a {} cotangent for a {} operand",
+                        crate::prim::op_name(&e.op),
+                        ct.aval(),
+                        x.aval()
+                    )));
                 }
                 cts[i] = Some(match cts[i].take() {
                     None => ct,
@@ -673,13 +664,13 @@ where
     }
     let aux_template = aux_template
         .into_inner()
-        .ok_or_else(|| Error::backend("grad", "the function did not run"))?;
+        .ok_or_else(|| Error::internal("grad: the function did not run"))?;
     let loss_aval = traced
         .graph
         .outputs
         .first()
         .map(|v| traced.graph.aval(*v).clone())
-        .ok_or_else(|| Error::backend("grad", "no loss output"))?;
+        .ok_or_else(|| Error::internal("grad: no loss output"))?;
     if loss_aval.rank() != 0 || !loss_aval.dtype.is_float() {
         return Err(Error::Transform {
             transform: "grad".into(),

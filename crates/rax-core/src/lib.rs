@@ -24,6 +24,7 @@ pub mod random;
 pub mod shape;
 pub mod trace;
 pub mod tree;
+pub mod verify;
 pub mod vmap;
 
 pub use autodiff::{grad, stop_gradient, value_and_grad, vjp};

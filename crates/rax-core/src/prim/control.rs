@@ -373,10 +373,7 @@ pub fn lower(op: &Op, cx: &mut LowerCtx, ins: &[V], outs: &[AVal]) -> Result<Vec
 fn truthy(l: &Literal) -> Result<bool> {
     match l.as_slice::<bool>()? {
         [b] => Ok(*b),
-        _ => Err(Error::backend(
-            "interpreter",
-            "while: cond did not return a bool scalar",
-        )),
+        _ => Err(Error::internal("while: cond did not return a bool scalar")),
     }
 }
 
@@ -418,10 +415,10 @@ fn eval_while(cond: &Graph, body: &Graph, ins: &[&Literal]) -> Result<Vec<Litera
 fn eval_cond(branches: &[Arc<Graph>], ins: &[&Literal]) -> Result<Vec<Literal>> {
     let (idx, operands) = ins
         .split_first()
-        .ok_or_else(|| Error::backend("interpreter", "cond: missing index"))?;
+        .ok_or_else(|| Error::internal("cond: missing index"))?;
     let i = match idx.as_slice::<i32>()? {
         [i] => *i,
-        _ => return Err(Error::backend("interpreter", "cond: index is not a scalar")),
+        _ => return Err(Error::internal("cond: index is not a scalar")),
     };
     // stablehlo.case: an out-of-range index runs the last branch.
     let n = branches.len();
@@ -432,7 +429,7 @@ fn eval_cond(branches: &[Arc<Graph>], ins: &[&Literal]) -> Result<Vec<Literal>> 
     };
     let g = branches
         .get(k)
-        .ok_or_else(|| Error::backend("interpreter", "cond: no branches"))?;
+        .ok_or_else(|| Error::internal("cond: no branches"))?;
     crate::interp::eval_graph(g, operands)
 }
 

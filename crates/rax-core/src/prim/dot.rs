@@ -282,7 +282,7 @@ impl<'a, T: Copy> Operand3<'a, T> {
         }
         let perm: Vec<usize> = groups.iter().flat_map(|g| g.iter().copied()).collect();
         let view = ArrayViewD::from_shape(IxDyn(dims), data)
-            .map_err(|e| Error::backend("interpreter", format!("dot_general: {e}")))?;
+            .map_err(|e| Error::internal(format!("dot_general kernel: {e}")))?;
         let v: Vec<T> = view.permuted_axes(IxDyn(&perm)).iter().copied().collect();
         let size = |g: &[usize]| g.iter().map(|&a| dims[a]).product::<usize>();
         Ok(Operand3::Owned(
@@ -298,7 +298,7 @@ impl<'a, T: Copy> Operand3<'a, T> {
             }
             Operand3::Owned(v, s) => ArrayView3::from_shape((s[0], s[1], s[2]), v),
         };
-        r.map_err(|e| Error::backend("interpreter", format!("dot_general: {e}")))
+        r.map_err(|e| Error::internal(format!("dot_general kernel: {e}")))
     }
 }
 
@@ -329,7 +329,7 @@ fn gemm<T: LinalgScalar>(
     let mut out = vec![T::zero(); nb * m * n];
     for (bi, chunk) in out.chunks_mut(m * n).enumerate() {
         let mut c = ArrayViewMut2::from_shape((m, n), chunk)
-            .map_err(|e| Error::backend("interpreter", format!("dot_general: {e}")))?;
+            .map_err(|e| Error::internal(format!("dot_general kernel: {e}")))?;
         let a2: ArrayView2<T> = av.index_axis(Axis(0), bi);
         let b2: ArrayView2<T> = bv.index_axis(Axis(0), bi);
         general_mat_mul(T::one(), &a2, &b2, T::zero(), &mut c);

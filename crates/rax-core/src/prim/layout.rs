@@ -598,25 +598,46 @@ impl Tensor {
         Tensor::from_literal(lit)
     }
 
-    /// Zeros of a shape and dtype (an error tensor, naming the byte count, when the array
-    /// is too large to allocate).
+    /// Zeros of a shape and dtype. Inside a trace, a scalar constant broadcast to the shape
+    /// (no host memory is allocated; the program makes the array); eagerly, a host array (an
+    /// error tensor, naming the byte count, when it is too large to allocate).
     #[track_caller]
     pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
-        let aval = AVal::new(shape, dtype);
-        match Literal::try_zeros("zeros", &aval) {
-            Ok(l) => Tensor::from_literal(l),
-            Err(e) => crate::trace::apply_error(e, aval, CallSite::here()),
-        }
+        Tensor::filled("zeros", shape, 0.0, dtype, CallSite::here())
     }
 
     /// A tensor filled with one value; an error tensor when the dtype cannot represent the
-    /// value exactly (`full(&[2], 300.0, I8)`) or the array is too large to allocate.
+    /// value exactly (`full(&[2], 300.0, I8)`). Inside a trace, a scalar constant broadcast to
+    /// the shape; eagerly, a host array (an error tensor when too large to allocate).
     #[track_caller]
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
+        Tensor::filled("full", shape, value, dtype, CallSite::here())
+    }
+
+    fn filled(op: &str, shape: &[usize], value: f64, dtype: DType, site: CallSite) -> Tensor {
         let aval = AVal::new(shape, dtype);
-        match Literal::try_full("full", &aval, value) {
+        if crate::trace::tracing() {
+            let r = crate::literal::exact_scalar(op, value, dtype)
+                .and_then(|()| crate::limits::check_aval(op, &aval));
+            if let Err(e) = r {
+                return crate::trace::apply_error(e, aval, site);
+            }
+            let s = Tensor::from_literal(Literal::full(&AVal::scalar(dtype), value));
+            if shape.is_empty() {
+                return s;
+            }
+            return apply1(
+                Op::BroadcastInDim {
+                    shape: Shape::new(shape.to_vec()),
+                    dims: vec![],
+                },
+                &[&s],
+                site,
+            );
+        }
+        match Literal::try_full(op, &aval, value) {
             Ok(l) => Tensor::from_literal(l),
-            Err(e) => crate::trace::apply_error(e, aval, CallSite::here()),
+            Err(e) => crate::trace::apply_error(e, aval, site),
         }
     }
 

@@ -190,10 +190,11 @@ pub fn check_axis(op: &str, axis: usize, rank: usize) -> Result<()> {
     Ok(())
 }
 
-/// An internal error for a kernel or lowering reached with operands its rule rejects.
+/// An internal error (a rax bug) for an op a family's function was reached with but does not
+/// handle, or a kernel or lowering reached with operands its rule rejects.
 pub fn unreachable_op(op: &Op) -> crate::error::Error {
-    crate::error::Error::backend(
-        "rax",
-        format!("{} dispatched to the wrong family", op_name(op)),
-    )
+    crate::error::Error::internal(format!(
+        "{} reached a family function that does not handle it",
+        op_name(op)
+    ))
 }

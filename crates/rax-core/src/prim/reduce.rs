@@ -308,7 +308,7 @@ fn lower_argreduce(
     );
     outs.into_iter()
         .nth(1)
-        .ok_or_else(|| Error::backend("stablehlo", "argreduce lowering lost its index result"))
+        .ok_or_else(|| Error::internal("argreduce lowering lost its index result"))
 }
 
 /// The lowering of the reduce family.

@@ -202,7 +202,7 @@ fn lower_sort(
         for i in 0..num_keys {
             let (l, r) = match (a.get(2 * i), a.get(2 * i + 1)) {
                 (Some(l), Some(r)) => (l, r),
-                _ => return Err(Error::backend("stablehlo", "sort comparator arity")),
+                _ => return Err(Error::internal("sort lowering: comparator arity")),
             };
             let lp = key_parts(cx, l);
             let rp = key_parts(cx, r);
@@ -213,7 +213,7 @@ fn lower_sort(
         let dir = if descending { CmpDir::Gt } else { CmpDir::Lt };
         let (ll, lr, lty) = parts
             .pop()
-            .ok_or_else(|| Error::backend("stablehlo", "sort without keys"))?;
+            .ok_or_else(|| Error::internal("sort lowering: no keys"))?;
         let mut acc = compare(cx, dir, &ll, &lr, lty);
         while let Some((l, r, ty)) = parts.pop() {
             let lt = compare(cx, dir, &l, &r, ty);
