@@ -45,8 +45,9 @@ unary = {
     "round": lambda x: lax.round(x, lax.RoundingMethod.TO_NEAREST_EVEN),
     "is_finite": lax.is_finite,
 }
-rng = np.random.default_rng(0)
-for name, f in unary.items():
+COMPLEX_UNARY = ("neg", "exp", "log", "sqrt", "tanh", "sin", "cos", "sign", "abs", "expm1", "log1p", "logistic", "rsqrt", "tan")
+
+def unary_cases(name, f, rng):
     for dt in FLOATS:
         vals = list(F_EDGE)
         if name == "erf_inv":
@@ -59,9 +60,18 @@ for name, f in unary.items():
         if name == "erf_inv":
             r = arr(rng.uniform(-0.99, 0.99, size=(3, 5)), dt)
         add(f"{name}/{dt}/random", name, f, [r])
-    if name in ("neg", "exp", "log", "sqrt", "tanh", "sin", "cos", "sign", "abs", "expm1", "log1p", "logistic", "rsqrt"):
+    if name in COMPLEX_UNARY:
         z = (rng.uniform(-2, 2, size=6) + 1j * rng.uniform(-2, 2, size=6)).astype(np.complex64)
         add(f"{name}/c64/random", name, f, [z])
+
+rng = np.random.default_rng(0)
+for name, f in unary.items():
+    unary_cases(name, f, rng)
+# Primitives added later draw from their own stream, so the inputs of the cases above (and of
+# everything after, which shares `rng`) stay as they were.
+rng_added = np.random.default_rng(1)
+for name, f in {"tan": lax.tan, "cbrt": lax.cbrt}.items():
+    unary_cases(name, f, rng_added)
 # denormal inputs (XLA CPU flushes denormals to zero; see the interpreter notes)
 add("neg/f32/denormal", "neg", lax.neg, [arr(DENORM, "f32")])
 add("abs/f32/denormal", "abs", lax.abs, [arr(DENORM, "f32")])

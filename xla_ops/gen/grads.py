@@ -65,5 +65,11 @@ add("rfft", lambda x: jnp.fft.rfft(x), [f32(2, 8)], {"atol": 1e-5, "rtol": 1e-5}
 add("irfft", lambda z: jnp.fft.irfft(z, 8), [(f32(2, 5) + 1j * f32(2, 5)).astype(np.complex64)],
     {"atol": 1e-5, "rtol": 1e-5}, "FFT algorithm order (f32)")
 add("scan_tanh", lambda c, xs: lax.scan(lambda c, x: (jnp.tanh(c * 0.9 + x), c * x), c, xs)[1], [f32(3), f32(4, 3)])
+add("tan_cbrt", lambda x, y: lax.tan(x) * lax.cbrt(y), [f32(5), f32(5, lo=0.3, hi=3)])
+add("cumprod", lambda x: lax.cumprod(x, axis=1), [arr([[0.5, 2.0, 0.0, 1.5, -1.0], [1.2, -0.7, 0.9, 1.1, 2.0]], "f32")])
+add("cumprod_reverse", lambda x: lax.cumprod(x, axis=0, reverse=True), [f32(4, 3, lo=0.5, hi=1.5)])
+add("cummax_ties", lambda x: lax.cummax(x, axis=1), [arr([[1, 3, 3, 2, 5, 5, 0], [2, 2, 1, 4, 4, 4, 3]], "f32")])
+add("cummax_reverse", lambda x: lax.cummax(x, axis=0, reverse=True), [f32(6, 2)])
+add("cummin_ties", lambda x: lax.cummin(x, axis=0), [arr([[3, 1], [1, 1], [2, 0], [1, 0], [0.5, 2]], "f32")])
 
 write("grads", cases)

@@ -23,7 +23,7 @@ pub struct Entry {
     /// The StableHLO/CHLO op(s) it lowers to.
     pub stablehlo: &'static str,
     /// The typing rule in one line.
-    pub rule: &'static str,
+    pub rule: std::borrow::Cow<'static, str>,
     /// The interpreter implements it.
     pub interp: bool,
     /// VJP status.

@@ -79,6 +79,24 @@ const KNOWN: &[Known] = &[
         at: &[(0, 70)],
         only: "element 70: expected exactly 9.183549615799121e-41, got 0e0",
     },
+    Known {
+        backend: "xla_cpu_pjrt",
+        case: "cbrt/f32/edge",
+        why: "the API 0.81 plugin's older XLA approximates cbrt less accurately for huge \
+              operands: cbrt(+-3e38) is 11 f32 ulps off (jaxlib 0.10.2, the API 0.115 plugin and \
+              the interpreter agree)",
+        at: &[(0, 15), (0, 16)],
+        only: "element 15: expected 6.69432938496e12, got 6.694335152128e12",
+    },
+    Known {
+        backend: "xla_cpu_pjrt",
+        case: "cbrt/f64/edge",
+        why: "the API 0.81 plugin's older XLA approximates cbrt less accurately for huge \
+              operands: cbrt(+-3e38) is 11 f64 ulps off (jaxlib 0.10.2, the API 0.115 plugin and \
+              the interpreter agree)",
+        at: &[(0, 15), (0, 16)],
+        only: "element 15: expected 6.694329500821695e12, got 6.694329500821685e12",
+    },
 ];
 
 fn ci() -> bool {

@@ -16,6 +16,8 @@
 //!   (documented "zero", JAX's float0). `vjp` likewise returns zeros for integer primals.
 //! - Complex cotangents follow JAX's convention (transpose of the JVP, no conjugation).
 //! - `while_loop` is not reverse-differentiable: `Error::Transform` (use `scan`).
+//! - Every primitive's VJP rule, control flow included, lives in its family file; this module
+//!   is the tape, the walker and the special calls.
 //!
 //! Special calls (`Op::Call`): `stop_gradient` (zero cotangent), `checkpoint_name` (a named
 //! identity used by remat policies), `checkpoint` (the backward pass recomputes the body behind
@@ -98,7 +100,8 @@ pub fn op1(op: Op, ins: &[&Tensor]) -> Tensor {
     apply1(op, ins, CallSite::here())
 }
 
-fn check_all(ts: &[Tensor]) -> Result<()> {
+/// The first error among tensors, if any.
+pub(crate) fn check_all(ts: &[Tensor]) -> Result<()> {
     for t in ts {
         t.check()?;
     }
@@ -123,14 +126,14 @@ pub fn replay(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         .map(|v| {
             env[v.index()]
                 .clone()
-                .ok_or_else(|| Error::backend("replay", format!("output v{} undefined", v.0)))
+                .ok_or_else(|| Error::internal(format!("replay: output v{} undefined", v.0)))
         })
         .collect()
 }
 
 fn replay_env(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
     if inputs.len() != g.inputs.len() {
-        return Err(Error::backend(
+        return Err(Error::arg(
             "replay",
             format!(
                 "graph takes {} inputs, got {}",
@@ -150,7 +153,7 @@ fn replay_env(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
             .map(|v| {
                 env[v.index()]
                     .clone()
-                    .ok_or_else(|| Error::backend("replay", format!("v{} undefined", v.0)))
+                    .ok_or_else(|| Error::internal(format!("replay: v{} undefined", v.0)))
             })
             .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&Tensor> = ins.iter().collect();
@@ -216,14 +219,11 @@ impl Tape {
         subst: &HashMap<usize, Vec<Tensor>>,
     ) -> Result<Vec<usize>> {
         if inputs.len() != g.inputs.len() {
-            return Err(Error::backend(
-                "vjp",
-                format!(
-                    "graph takes {} inputs, got {}",
-                    g.inputs.len(),
-                    inputs.len()
-                ),
-            ));
+            return Err(Error::internal(format!(
+                "vjp: graph takes {} inputs, got {}",
+                g.inputs.len(),
+                inputs.len()
+            )));
         }
         let mut env: Vec<Option<usize>> = vec![None; g.avals.len()];
         for (v, &t) in g.inputs.iter().zip(inputs) {
@@ -235,7 +235,7 @@ impl Tape {
                 .iter()
                 .map(|v| {
                     env[v.index()]
-                        .ok_or_else(|| Error::backend("vjp", format!("v{} undefined", v.0)))
+                        .ok_or_else(|| Error::internal(format!("vjp: v{} undefined", v.0)))
                 })
                 .collect::<Result<Vec<usize>>>()?;
             let outs = if let Some(vals) = subst.get(&ni) {
@@ -263,7 +263,7 @@ impl Tape {
         g.outputs
             .iter()
             .map(|v| {
-                env[v.index()].ok_or_else(|| Error::backend("vjp", format!("v{} undefined", v.0)))
+                env[v.index()].ok_or_else(|| Error::internal(format!("vjp: v{} undefined", v.0)))
             })
             .collect()
     }
@@ -286,7 +286,7 @@ impl Tape {
                 num_carry,
                 num_consts,
             } => {
-                let (outs, carries) = scan_forward_with_residuals(
+                let (outs, carries) = crate::prim::control::scan_forward_with_residuals(
                     body,
                     *length,
                     *reverse,
@@ -321,7 +321,7 @@ impl Tape {
                     .iter()
                     .map(|v| env[v.index()].clone())
                     .collect();
-                let outs = outs.ok_or_else(|| Error::backend("checkpoint", "undefined output"))?;
+                let outs = outs.ok_or_else(|| Error::internal("checkpoint: undefined output"))?;
                 (
                     outs,
                     Extra::Checkpoint {
@@ -337,7 +337,7 @@ impl Tape {
                 let fo = replay(fwd, &in_t)?;
                 let n = body.outputs.len();
                 if fo.len() < n {
-                    return Err(Error::backend("custom_vjp", "forward has too few outputs"));
+                    return Err(Error::internal("custom_vjp: forward has too few outputs"));
                 }
                 let res = fo[n..].to_vec();
                 (
@@ -376,7 +376,9 @@ impl Tape {
             let outs: Vec<Tensor> = e.outs.iter().map(|&o| self.vals[o].clone()).collect();
             let in_cts = match &e.extra {
                 Extra::Plain => crate::prim::vjp(&e.op, &ins, &outs, &out_cts),
-                Extra::Scan { carries } => scan_vjp(&e.op, &ins, carries, &out_cts),
+                Extra::Scan { carries } => {
+                    crate::prim::control::scan_vjp(&e.op, &ins, carries, &out_cts)
+                }
                 Extra::Checkpoint { body, saved } => checkpoint_bwd(body, saved, &ins, &out_cts),
                 Extra::Custom { bwd, res } => {
                     let out_avals: Vec<AVal> = outs.iter().map(|t| t.aval()).collect();
@@ -388,15 +390,12 @@ impl Tape {
                 None => err,
             })?;
             if in_cts.len() != ins.len() {
-                return Err(Error::backend(
-                    "vjp",
-                    format!(
-                        "the VJP rule of {} gave {} cotangents for {} operands",
-                        crate::prim::op_name(&e.op),
-                        in_cts.len(),
-                        ins.len()
-                    ),
-                ));
+                return Err(Error::internal(format!(
+                    "the VJP rule of {} gave {} cotangents for {} operands",
+                    crate::prim::op_name(&e.op),
+                    in_cts.len(),
+                    ins.len()
+                )));
             }
             for ((&i, x), ct) in e.ins.iter().zip(&ins).zip(in_cts) {
                 let Some(ct) = ct else { continue };
@@ -405,15 +404,12 @@ impl Tape {
                 }
                 ct.check()?;
                 if ct.aval() != x.aval() {
-                    return Err(Error::backend(
-                        "vjp",
-                        format!(
-                            "the VJP rule of {} gave a {} cotangent for a {} operand",
-                            crate::prim::op_name(&e.op),
-                            ct.aval(),
-                            x.aval()
-                        ),
-                    ));
+                    return Err(Error::internal(format!(
+                        "the VJP rule of {} gave a {} cotangent for a {} operand",
+                        crate::prim::op_name(&e.op),
+                        ct.aval(),
+                        x.aval()
+                    )));
                 }
                 cts[i] = Some(match cts[i].take() {
                     None => ct,
@@ -668,13 +664,13 @@ where
     }
     let aux_template = aux_template
         .into_inner()
-        .ok_or_else(|| Error::backend("grad", "the function did not run"))?;
+        .ok_or_else(|| Error::internal("grad: the function did not run"))?;
     let loss_aval = traced
         .graph
         .outputs
         .first()
         .map(|v| traced.graph.aval(*v).clone())
-        .ok_or_else(|| Error::backend("grad", "no loss output"))?;
+        .ok_or_else(|| Error::internal("grad: no loss output"))?;
     if loss_aval.rank() != 0 || !loss_aval.dtype.is_float() {
         return Err(Error::Transform {
             transform: "grad".into(),
@@ -799,7 +795,7 @@ pub fn checkpoint_name(x: &Tensor, name: &str) -> Tensor {
 
 /// Rebases a traced graph onto a list of operands: its own inputs are `xs[own]`, followed by
 /// its captures `xs[caps]`.
-fn rebase(
+pub(crate) fn rebase(
     g: &Graph,
     all_avals: &[AVal],
     own: std::ops::Range<usize>,
@@ -944,288 +940,5 @@ where
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Control flow: scan, cond, optimization_barrier, while
-// ---------------------------------------------------------------------------------------------
-
-fn transform_err(op: &str, msg: impl Into<String>) -> Error {
-    Error::Transform {
-        transform: "grad".into(),
-        op: op.into(),
-        msg: msg.into(),
-        site: None,
-    }
-}
-
-/// The forward of a scan under differentiation: the same scan whose body also emits its input
-/// carry, so the carries of every step come out stacked (the residuals of the backward scan).
-#[allow(clippy::too_many_arguments)]
-fn scan_forward_with_residuals(
-    body: &Arc<Graph>,
-    length: usize,
-    reverse: bool,
-    num_carry: usize,
-    num_consts: usize,
-    ins: &[Tensor],
-    site: CallSite,
-) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
-    let aug = trace(&body.in_avals(), |xs| {
-        let mut o = replay(body, xs).unwrap_or_else(poison_outputs);
-        o.extend(xs[..num_carry.min(xs.len())].iter().cloned());
-        o
-    })?;
-    let refs: Vec<&Tensor> = ins.iter().collect();
-    let outs = apply(
-        Op::Scan {
-            body: Arc::new(aug.graph),
-            length,
-            reverse,
-            num_carry,
-            num_consts,
-        },
-        &refs,
-        site,
-    );
-    check_all(&outs)?;
-    let n = body.outputs.len();
-    Ok((outs[..n].to_vec(), outs[n..].to_vec()))
-}
-
-/// VJP of a scan from its stacked input carries: a scan in the opposite direction whose body is
-/// the VJP of the forward body (recomputed from the saved carry of each step), carrying the
-/// carry cotangent and the accumulated cotangents of the loop-invariant consts.
-fn scan_vjp(
-    op: &Op,
-    ins: &[Tensor],
-    carries: &[Tensor],
-    cts: &[Option<Tensor>],
-) -> Result<Vec<Option<Tensor>>> {
-    let Op::Scan {
-        body,
-        length,
-        reverse,
-        num_carry,
-        num_consts,
-    } = op
-    else {
-        return Err(crate::prim::unreachable_op(op));
-    };
-    let (nc, nk) = (*num_carry, *num_consts);
-    let nx = ins.len() - nc - nk;
-    let out_avals = body.out_avals();
-    let ny = out_avals.len() - nc;
-    let body_in = body.in_avals();
-    // Backward scan operands: carry = (ct_carry..., ct_consts_acc...), xs = (carries, xs, ct_ys),
-    // consts = consts.
-    let mut init: Vec<Tensor> = Vec::new();
-    for (i, a) in body_in[..nc].iter().enumerate() {
-        init.push(cts.get(i).cloned().flatten().unwrap_or_else(|| zeros(a)));
-    }
-    for k in &ins[nc + nx..] {
-        init.push(zeros_like(k));
-    }
-    let mut xs: Vec<Tensor> = carries.to_vec();
-    xs.extend(ins[nc..nc + nx].iter().cloned());
-    for j in 0..ny {
-        let stacked = {
-            let a = &out_avals[nc + j];
-            let mut dims = vec![*length];
-            dims.extend_from_slice(a.dims());
-            AVal::new(dims, a.dtype)
-        };
-        xs.push(
-            cts.get(nc + j)
-                .cloned()
-                .flatten()
-                .unwrap_or_else(|| zeros(&stacked)),
-        );
-    }
-    let consts = &ins[nc + nx..];
-    let mut bwd_in: Vec<AVal> = init.iter().map(|t| t.aval()).collect();
-    bwd_in.extend(body_in[..nc].iter().cloned());
-    bwd_in.extend(body_in[nc..nc + nx].iter().cloned());
-    bwd_in.extend(out_avals[nc..].iter().cloned());
-    bwd_in.extend(body_in[nc + nx..].iter().cloned());
-    let body2 = body.clone();
-    let bwd = trace(&bwd_in, |a| {
-        let r = (|| {
-            let ct_c = &a[..nc];
-            let ct_k = &a[nc..nc + nk];
-            let p = nc + nk;
-            let c_t = &a[p..p + nc];
-            let x_t = &a[p + nc..p + nc + nx];
-            let ct_y = &a[p + nc + nx..p + nc + nx + ny];
-            let k = &a[p + nc + nx + ny..];
-            let mut prim: Vec<Tensor> = c_t.to_vec();
-            prim.extend(x_t.iter().cloned());
-            prim.extend(k.iter().cloned());
-            let (_, pb) = vjp_graph(&body2, &prim)?;
-            let mut oc: Vec<Option<Tensor>> = ct_c.iter().cloned().map(Some).collect();
-            oc.extend(ct_y.iter().cloned().map(Some));
-            let ic = pb.call_opt(&oc)?;
-            let mut out = Vec::new();
-            for (i, c) in ic[..nc].iter().enumerate() {
-                out.push(c.clone().unwrap_or_else(|| zeros_like(&prim[i])));
-            }
-            for (j, c) in ic[nc + nx..].iter().enumerate() {
-                out.push(match c {
-                    Some(c) => &ct_k[j] + c,
-                    None => ct_k[j].clone(),
-                });
-            }
-            for (j, c) in ic[nc..nc + nx].iter().enumerate() {
-                out.push(c.clone().unwrap_or_else(|| zeros_like(&prim[nc + j])));
-            }
-            Ok::<_, Error>(out)
-        })();
-        r.unwrap_or_else(poison_outputs)
-    })?;
-    let mut operands = init;
-    operands.extend(xs);
-    operands.extend(consts.iter().cloned());
-    operands.extend(bwd.captures.iter().cloned());
-    let refs: Vec<&Tensor> = operands.iter().collect();
-    let outs = apply(
-        Op::Scan {
-            body: Arc::new(bwd.graph),
-            length: *length,
-            reverse: !*reverse,
-            num_carry: nc + nk,
-            num_consts: nk + bwd.captures.len(),
-        },
-        &refs,
-        CallSite::here(),
-    );
-    check_all(&outs)?;
-    let mut res: Vec<Option<Tensor>> = outs[..nc].iter().cloned().map(Some).collect();
-    res.extend(outs[nc + nk..].iter().cloned().map(Some));
-    res.extend(outs[nc..nc + nk].iter().cloned().map(Some));
-    Ok(res)
-}
-
-/// VJPs of the control family: scan (recomputing its residuals when reached without the
-/// tape's forward), cond (a cond of per-branch VJPs), optimization_barrier (identity), and the
-/// documented error for while.
-pub fn control_vjp(
-    op: &Op,
-    ins: &[Tensor],
-    _outs: &[Tensor],
-    cts: &[Option<Tensor>],
-) -> Result<Vec<Option<Tensor>>> {
-    match op {
-        Op::While { .. } => Err(transform_err(
-            "while",
-            "reverse-mode differentiation of while_loop is not supported; use scan with a fixed trip count",
-        )),
-        Op::OptimizationBarrier => Ok(cts.to_vec()),
-        Op::Scan {
-            body,
-            length,
-            reverse,
-            num_carry,
-            num_consts,
-        } => {
-            let (_, carries) = scan_forward_with_residuals(
-                body,
-                *length,
-                *reverse,
-                *num_carry,
-                *num_consts,
-                ins,
-                CallSite::here(),
-            )?;
-            scan_vjp(op, ins, &carries, cts)
-        }
-        Op::Cond { branches } => {
-            let ops = &ins[1..];
-            let op_avals: Vec<AVal> = ops.iter().map(|t| t.aval()).collect();
-            let out_avals = branches
-                .first()
-                .map(|b| b.out_avals())
-                .unwrap_or_default();
-            let mut bwd_in = op_avals.clone();
-            bwd_in.extend(out_avals.iter().cloned());
-            let n = ops.len();
-            let mut graphs = Vec::new();
-            let mut all_caps: Vec<Tensor> = Vec::new();
-            let mut caps_of: Vec<(usize, usize)> = Vec::new();
-            for b in branches {
-                let t = trace(&bwd_in, |a| {
-                    let r = (|| {
-                        let (_, pb) = vjp_graph(b, &a[..n])?;
-                        let oc: Vec<Option<Tensor>> = a[n..].iter().cloned().map(Some).collect();
-                        let ic = pb.call_opt(&oc)?;
-                        Ok::<_, Error>(
-                            ic.into_iter()
-                                .zip(&a[..n])
-                                .map(|(c, x)| c.unwrap_or_else(|| zeros_like(x)))
-                                .collect::<Vec<_>>(),
-                        )
-                    })();
-                    r.unwrap_or_else(poison_outputs)
-                })?;
-                caps_of.push((all_caps.len(), t.captures.len()));
-                all_caps.extend(t.captures.iter().cloned());
-                graphs.push(t.graph);
-            }
-            // Every branch takes (ops, cts, all captures).
-            let mut full_avals = bwd_in.clone();
-            full_avals.extend(all_caps.iter().map(|t| t.aval()));
-            let nb = bwd_in.len();
-            let mut rebased = Vec::new();
-            for (g, (start, len)) in graphs.iter().zip(&caps_of) {
-                rebased.push(Arc::new(rebase(
-                    g,
-                    &full_avals,
-                    0..nb,
-                    nb + start..nb + start + len,
-                )?));
-            }
-            let mut operands = vec![ins[0].clone()];
-            operands.extend(ops.iter().cloned());
-            for (c, a) in cts.iter().zip(&out_avals) {
-                operands.push(c.clone().unwrap_or_else(|| zeros(a)));
-            }
-            operands.extend(all_caps);
-            let refs: Vec<&Tensor> = operands.iter().collect();
-            let outs = apply(
-                Op::Cond { branches: rebased },
-                &refs,
-                CallSite::here(),
-            );
-            check_all(&outs)?;
-            let mut res = vec![None];
-            res.extend(outs.into_iter().map(Some));
-            Ok(res)
-        }
-        _ => Err(crate::prim::unreachable_op(op)),
-    }
-}
-
-/// Dead-code elimination: drops the nodes none of whose results reach the outputs (ops have no
-/// side effects). Values a transformation computed but did not use — e.g. the recomputation of
-/// a value a `checkpoint` policy saved — disappear, as XLA would remove them.
-pub fn dce(g: &Graph) -> Graph {
-    let mut live = vec![false; g.avals.len()];
-    for v in &g.outputs {
-        live[v.index()] = true;
-    }
-    let mut keep = vec![false; g.nodes.len()];
-    for (i, n) in g.nodes.iter().enumerate().rev() {
-        if n.outputs.iter().any(|v| live[v.index()]) {
-            keep[i] = true;
-            for v in &n.inputs {
-                live[v.index()] = true;
-            }
-        }
-    }
-    let mut out = g.clone();
-    out.nodes = g
-        .nodes
-        .iter()
-        .zip(&keep)
-        .filter(|(_, k)| **k)
-        .map(|(n, _)| n.clone())
-        .collect();
-    out
-}
+/// Dead-code elimination (now in the IR module, [`crate::ir::dce`]); kept here for callers.
+pub use crate::ir::dce;

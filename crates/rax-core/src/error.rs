@@ -143,6 +143,14 @@ pub enum Error {
         /// Why, and what to do instead.
         why: String,
     },
+    /// A bug in rax itself: an invariant its own code should keep was broken (an op reached
+    /// the wrong family, a transformation produced an ill-formed graph). Not the user's fault
+    /// and not the backend's; please report it.
+    #[error("internal error in rax (a bug; please report it): {msg}")]
+    Internal {
+        /// What invariant was broken.
+        msg: String,
+    },
     /// I/O or parse failure of a file rax reads.
     #[error("{path}: {msg}")]
     Io {
@@ -220,6 +228,11 @@ impl Error {
             backend: backend.to_string(),
             msg: msg.into(),
         }
+    }
+
+    /// An internal error: a bug in rax (see [`Error::Internal`]).
+    pub fn internal(msg: impl Into<String>) -> Error {
+        Error::Internal { msg: msg.into() }
     }
 
     /// A data error.

@@ -57,7 +57,7 @@ pub fn eval_graph_arc(g: &Graph, inputs: &[Arc<Literal>]) -> Result<Vec<Literal>
             .iter()
             .map(|v| {
                 env[v.index()].clone().ok_or_else(|| {
-                    Error::backend("interpreter", format!("value v{} undefined", v.0))
+                    Error::internal(format!("interpreter: value v{} undefined", v.0))
                 })
             })
             .collect::<Result<_>>()?;
@@ -90,7 +90,7 @@ pub fn eval_graph_arc(g: &Graph, inputs: &[Arc<Literal>]) -> Result<Vec<Literal>
             env[v.index()]
                 .as_ref()
                 .map(|l| (**l).clone())
-                .ok_or_else(|| Error::backend("interpreter", format!("output v{} undefined", v.0)))
+                .ok_or_else(|| Error::internal(format!("interpreter: output v{} undefined", v.0)))
         })
         .collect()
 }

@@ -23,35 +23,9 @@ impl Value {
     }
 }
 
-/// Elementwise unary primitives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[allow(missing_docs)]
-pub enum UnaryOp {
-    Neg,
-    Abs,
-    Sign,
-    Exp,
-    Expm1,
-    Log,
-    Log1p,
-    Sqrt,
-    Rsqrt,
-    Tanh,
-    Logistic,
-    Sin,
-    Cos,
-    Erf,
-    ErfInv,
-    Floor,
-    Ceil,
-    /// Round half to even (`stablehlo.round_nearest_even`, like `jnp.round`).
-    Round,
-    IsFinite,
-    /// Logical not for bool, bitwise not for integers.
-    Not,
-    Real,
-    Imag,
-}
+/// Elementwise unary primitives: declared, each with its rule, lowering, kernel, VJP and
+/// method, in one table (`prim/elementwise/unary_ops.rs`).
+pub use crate::prim::elementwise::UnaryOp;
 
 /// Elementwise binary primitives (operands of equal shape and dtype).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -451,4 +425,32 @@ impl fmt::Display for Graph {
         let outs: Vec<String> = self.outputs.iter().map(|v| format!("v{}", v.0)).collect();
         write!(f, "  in ({}) }}", outs.join(", "))
     }
+}
+
+/// Dead-code elimination: drops the nodes none of whose results reach the outputs (ops have no
+/// side effects). Values a transformation computed but did not use — e.g. the recomputation of
+/// a value a `checkpoint` policy saved — disappear, as XLA would remove them.
+pub fn dce(g: &Graph) -> Graph {
+    let mut live = vec![false; g.avals.len()];
+    for v in &g.outputs {
+        live[v.index()] = true;
+    }
+    let mut keep = vec![false; g.nodes.len()];
+    for (i, n) in g.nodes.iter().enumerate().rev() {
+        if n.outputs.iter().any(|v| live[v.index()]) {
+            keep[i] = true;
+            for v in &n.inputs {
+                live[v.index()] = true;
+            }
+        }
+    }
+    let mut out = g.clone();
+    out.nodes = g
+        .nodes
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(n, _)| n.clone())
+        .collect();
+    out
 }

@@ -17,6 +17,7 @@ pub mod item;
 pub mod limits;
 pub mod literal;
 pub mod lower;
+pub mod numpy;
 pub mod policy;
 pub mod precision;
 pub mod prim;
@@ -25,6 +26,7 @@ pub mod shape;
 pub mod trace;
 pub mod tree;
 pub mod tree_result;
+pub mod verify;
 pub mod vmap;
 
 pub use autodiff::{grad, stop_gradient, value_and_grad, vjp};

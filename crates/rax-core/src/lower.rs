@@ -225,14 +225,11 @@ impl LowerCtx {
     /// Emits a graph's nodes inline with `args` bound to its inputs; returns its outputs.
     pub fn inline_graph(&mut self, g: &Graph, args: &[V]) -> Result<Vec<V>> {
         if args.len() != g.inputs.len() {
-            return Err(Error::backend(
-                "stablehlo",
-                format!(
-                    "graph takes {} inputs, lowering passed {}",
-                    g.inputs.len(),
-                    args.len()
-                ),
-            ));
+            return Err(Error::internal(format!(
+                "graph takes {} inputs, lowering passed {}",
+                g.inputs.len(),
+                args.len()
+            )));
         }
         let mut env: Vec<Option<V>> = vec![None; g.avals.len()];
         for (v, a) in g.inputs.iter().zip(args) {
@@ -240,10 +237,7 @@ impl LowerCtx {
         }
         let get = |env: &Vec<Option<V>>, v: Value| -> Result<V> {
             env[v.index()].clone().ok_or_else(|| {
-                Error::backend(
-                    "stablehlo",
-                    format!("value v{} used before definition", v.0),
-                )
+                Error::internal(format!("lowering: value v{} used before definition", v.0))
             })
         };
         for node in &g.nodes {
@@ -255,15 +249,12 @@ impl LowerCtx {
             let out_avals: Vec<AVal> = node.outputs.iter().map(|v| g.aval(*v).clone()).collect();
             let outs = crate::prim::lower(&node.op, self, &ins, &out_avals)?;
             if outs.len() != node.outputs.len() {
-                return Err(Error::backend(
-                    "stablehlo",
-                    format!(
-                        "lowering of {} gave {} results, expected {}",
-                        crate::prim::op_name(&node.op),
-                        outs.len(),
-                        node.outputs.len()
-                    ),
-                ));
+                return Err(Error::internal(format!(
+                    "lowering of {} gave {} results, expected {}",
+                    crate::prim::op_name(&node.op),
+                    outs.len(),
+                    node.outputs.len()
+                )));
             }
             for (v, o) in node.outputs.iter().zip(outs) {
                 env[v.index()] = Some(o);
@@ -335,6 +326,9 @@ fn nested(lit: &Literal) -> String {
 
 /// Lowers a graph to a StableHLO module with one public `@main` function.
 pub fn lower_module(g: &Graph, opts: &ModuleOptions) -> Result<String> {
+    if crate::verify::ENABLED {
+        g.verify()?;
+    }
     let mut cx = LowerCtx::default();
     let args: Vec<V> = g
         .in_avals()

@@ -458,6 +458,9 @@ pub fn trace<F>(in_avals: &[AVal], f: F) -> Result<Traced>
 where
     F: FnOnce(&[Tensor]) -> Vec<Tensor>,
 {
+    for a in in_avals {
+        crate::limits::check_aval("trace", a)?;
+    }
     let id = NEXT_BUILDER.fetch_add(1, Ordering::Relaxed);
     let b: BuilderRef = Rc::new(RefCell::new(Builder {
         id,
@@ -509,6 +512,9 @@ where
     }
     bm.graph.outputs = out_vals;
     let graph = std::mem::take(&mut bm.graph);
+    if crate::verify::ENABLED {
+        graph.verify()?;
+    }
     let captures = bm
         .captures
         .drain(..)

@@ -1,16 +1,18 @@
 //! `vmap`: vectorising map over a leading batch axis, graph to graph. `f` is traced once on
 //! the unbatched types; its graph is replayed with every value either unbatched or carrying the
-//! batch as its leading axis, each op rewritten by a batching rule: elementwise ops broadcast
-//! their operands to the batched shape; layout, reduce, dot, sort and fft ops shift their axis
-//! parameters by one (dot_general adds a batch dimension). Ops without a rule (indexing,
-//! control flow, calls) fall back to a loop over the batch (slice, apply, stack) — correct, and
-//! still one program, but not vectorised.
+//! batch as its leading axis, each op rewritten by its family's batching rule (`prim::batch`,
+//! one `batch` per family file, next to the op's other rules): elementwise ops broadcast their
+//! operands to the batched shape; layout, reduce, dot, sort and fft ops shift their axis
+//! parameters by one (dot_general adds a batch dimension). Ops a family does not vectorise
+//! (indexing, control flow, most calls) say so in their rule by calling
+//! [`Batch::loop_over`]: a loop over the batch (slice, apply, stack) — correct, and still one
+//! program, but not vectorised. This module holds the walk and the helpers rules share.
 //!
-//! Depends on `trace`, `ir`, `prim` (typing rules).
+//! Depends on `trace`, `ir`, `prim` (typing and batching rules).
 
 use crate::error::{CallSite, Error, Result};
-use crate::ir::{CallKind, DotDims, Graph, Op};
-use crate::shape::{AVal, Shape};
+use crate::ir::{Graph, Op};
+use crate::shape::AVal;
 use crate::trace::{apply, trace, Tensor};
 
 fn err(msg: impl Into<String>) -> Error {
@@ -22,13 +24,9 @@ fn err(msg: impl Into<String>) -> Error {
     }
 }
 
-fn shift(v: &[usize]) -> Vec<usize> {
-    v.iter().map(|a| a + 1).collect()
-}
-
 /// Gives `t` (batched or not, of unbatched type `a`) the batched type `[b] + target` by
 /// broadcasting (rank-0 operands of elementwise ops broadcast to the full shape).
-fn to_batched(t: &Tensor, batched: bool, b: usize, target: &[usize]) -> Tensor {
+pub fn to_batched(t: &Tensor, batched: bool, b: usize, target: &[usize]) -> Tensor {
     let mut shape = vec![b];
     shape.extend_from_slice(target);
     let r = t.rank();
@@ -45,7 +43,8 @@ fn to_batched(t: &Tensor, batched: bool, b: usize, target: &[usize]) -> Tensor {
     }
 }
 
-fn one(op: Op, ins: &[&Tensor]) -> Result<Vec<Tensor>> {
+/// Applies an op in the current context, turning poisoned results into the error.
+pub fn apply_checked(op: Op, ins: &[&Tensor]) -> Result<Vec<Tensor>> {
     let outs = apply(op, ins, CallSite::here());
     for o in &outs {
         o.check()?;
@@ -53,11 +52,91 @@ fn one(op: Op, ins: &[&Tensor]) -> Result<Vec<Tensor>> {
     Ok(outs)
 }
 
-/// Applies `op` to (tensor, batched) operands; returns (results, batched).
+/// The axis list shifted past the new leading batch axis.
+pub fn shift(v: &[usize]) -> Vec<usize> {
+    v.iter().map(|a| a + 1).collect()
+}
+
+/// What a family's batching rule (`prim::batch`) gets: the operands, each with whether its
+/// leading axis is the batch, the batch size, and the unbatched operand and result types.
+/// A rule returns the op's results batched along axis 0.
+pub struct Batch<'a> {
+    /// The operands and whether each carries the batch as its leading axis.
+    pub ins: &'a [(Tensor, bool)],
+    /// The batch size.
+    pub size: usize,
+    /// The operands' types without the batch axis.
+    pub un: Vec<AVal>,
+    /// The results' types without the batch axis (the op's typing rule on `un`).
+    pub out_un: Vec<AVal>,
+}
+
+impl Batch<'_> {
+    /// Operand `i` (batched or not, as given).
+    pub fn arg(&self, i: usize) -> Result<&Tensor> {
+        self.ins.get(i).map(|(t, _)| t).ok_or_else(|| {
+            Error::internal(format!(
+                "vmap: batching rule reads operand {i} of {}",
+                self.ins.len()
+            ))
+        })
+    }
+
+    /// Whether operand `i` is batched.
+    pub fn is_batched(&self, i: usize) -> bool {
+        self.ins.get(i).is_some_and(|(_, b)| *b)
+    }
+
+    /// Every operand with the batch as its leading axis (unbatched ones broadcast).
+    pub fn all_batched(&self) -> Vec<Tensor> {
+        self.ins
+            .iter()
+            .zip(&self.un)
+            .map(|((t, bt), a)| to_batched(t, *bt, self.size, a.dims()))
+            .collect()
+    }
+
+    /// The fallback for an op without a vectorised rule: the op applied to each example,
+    /// results stacked — correct, and still one program, but not vectorised. A family calls
+    /// it by name for each op it does not vectorise, so the choice is visible.
+    pub fn loop_over(&self, op: &Op) -> Result<Vec<Tensor>> {
+        let mut per: Vec<Vec<Tensor>> = Vec::new();
+        for i in 0..self.size {
+            let args: Vec<Tensor> = self
+                .ins
+                .iter()
+                .map(|(t, bt)| {
+                    if *bt {
+                        let d = t.dims();
+                        let mut start = vec![0; d.len()];
+                        start[0] = i;
+                        let mut limit = d.clone();
+                        limit[0] = i + 1;
+                        t.slice(&start, &limit, &vec![1; d.len()]).reshape(&d[1..])
+                    } else {
+                        t.clone()
+                    }
+                })
+                .collect();
+            let refs: Vec<&Tensor> = args.iter().collect();
+            per.push(apply_checked(op.clone(), &refs)?);
+        }
+        let n = per.first().map(|v| v.len()).unwrap_or(0);
+        Ok((0..n)
+            .map(|j| {
+                let parts: Vec<Tensor> = per.iter().map(|v| v[j].expand_dims(0)).collect();
+                Tensor::concat(&parts, 0)
+            })
+            .collect())
+    }
+}
+
+/// Applies `op` to (tensor, batched) operands; returns (results, batched). With no batched
+/// operand the op applies as is; otherwise its family's batching rule (`prim::batch`) runs.
 fn batch_op(op: &Op, ins: &[(Tensor, bool)], b: usize) -> Result<(Vec<Tensor>, bool)> {
     if !ins.iter().any(|(_, bt)| *bt) {
         let refs: Vec<&Tensor> = ins.iter().map(|(t, _)| t).collect();
-        return Ok((one(op.clone(), &refs)?, false));
+        return Ok((apply_checked(op.clone(), &refs)?, false));
     }
     // Unbatched types of the operands (for the rule).
     let un: Vec<AVal> = ins
@@ -72,213 +151,13 @@ fn batch_op(op: &Op, ins: &[(Tensor, bool)], b: usize) -> Result<(Vec<Tensor>, b
         })
         .collect();
     let out_un = crate::prim::rule(op, &un)?;
-    let all_batched = |ins: &[(Tensor, bool)], dims: &[Vec<usize>]| -> Vec<Tensor> {
-        ins.iter()
-            .zip(dims)
-            .map(|((t, bt), d)| to_batched(t, *bt, b, d))
-            .collect()
+    let bx = Batch {
+        ins,
+        size: b,
+        un,
+        out_un,
     };
-    let same_dims: Vec<Vec<usize>> = un.iter().map(|a| a.dims().to_vec()).collect();
-    let r = match op {
-        Op::Unary(_) | Op::Convert(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Clamp => {
-            let target = out_un[0].dims().to_vec();
-            let ts: Vec<Tensor> = ins
-                .iter()
-                .zip(&un)
-                .map(|((t, bt), a)| {
-                    if a.rank() == 0 && !target.is_empty() && !*bt {
-                        t.clone() // unbatched scalar bounds/preds stay scalars
-                    } else {
-                        to_batched(t, *bt, b, &target)
-                    }
-                })
-                .collect();
-            let refs: Vec<&Tensor> = ts.iter().collect();
-            one(op.clone(), &refs)?
-        }
-        Op::BroadcastInDim { shape, dims } => {
-            let mut s = vec![b];
-            s.extend_from_slice(shape.dims());
-            let mut d = vec![0];
-            d.extend(shift(dims));
-            one(
-                Op::BroadcastInDim {
-                    shape: Shape::new(s),
-                    dims: d,
-                },
-                &[&ins[0].0],
-            )?
-        }
-        Op::Reshape(shape) => {
-            let mut s = vec![b];
-            s.extend_from_slice(shape.dims());
-            one(Op::Reshape(Shape::new(s)), &[&ins[0].0])?
-        }
-        Op::Transpose(perm) => {
-            let mut p = vec![0];
-            p.extend(shift(perm));
-            one(Op::Transpose(p), &[&ins[0].0])?
-        }
-        Op::Reduce { kind, axes } => one(
-            Op::Reduce {
-                kind: *kind,
-                axes: shift(axes),
-            },
-            &[&ins[0].0],
-        )?,
-        Op::ArgReduce {
-            is_max,
-            axis,
-            index_dtype,
-        } => one(
-            Op::ArgReduce {
-                is_max: *is_max,
-                axis: axis + 1,
-                index_dtype: *index_dtype,
-            },
-            &[&ins[0].0],
-        )?,
-        Op::Cumulative {
-            kind,
-            axis,
-            reverse,
-        } => one(
-            Op::Cumulative {
-                kind: *kind,
-                axis: axis + 1,
-                reverse: *reverse,
-            },
-            &[&ins[0].0],
-        )?,
-        Op::Slice {
-            start,
-            limit,
-            strides,
-        } => {
-            let mut s = vec![0];
-            s.extend_from_slice(start);
-            let mut l = vec![b];
-            l.extend_from_slice(limit);
-            let mut st = vec![1];
-            st.extend_from_slice(strides);
-            one(
-                Op::Slice {
-                    start: s,
-                    limit: l,
-                    strides: st,
-                },
-                &[&ins[0].0],
-            )?
-        }
-        Op::Reverse { axes } => one(Op::Reverse { axes: shift(axes) }, &[&ins[0].0])?,
-        Op::Pad { lo, hi, interior } if !ins[1].1 => {
-            let x = to_batched(&ins[0].0, ins[0].1, b, &same_dims[0]);
-            let mut l = vec![0];
-            l.extend_from_slice(lo);
-            let mut h = vec![0];
-            h.extend_from_slice(hi);
-            let mut i = vec![0];
-            i.extend_from_slice(interior);
-            one(
-                Op::Pad {
-                    lo: l,
-                    hi: h,
-                    interior: i,
-                },
-                &[&x, &ins[1].0],
-            )?
-        }
-        Op::Concatenate { axis } => {
-            let ts = all_batched(ins, &same_dims);
-            let refs: Vec<&Tensor> = ts.iter().collect();
-            one(Op::Concatenate { axis: axis + 1 }, &refs)?
-        }
-        Op::Sort {
-            axis,
-            descending,
-            num_keys,
-        } => {
-            let ts = all_batched(ins, &same_dims);
-            let refs: Vec<&Tensor> = ts.iter().collect();
-            one(
-                Op::Sort {
-                    axis: axis + 1,
-                    descending: *descending,
-                    num_keys: *num_keys,
-                },
-                &refs,
-            )?
-        }
-        Op::TopK { .. } | Op::Fft { .. } => one(op.clone(), &[&ins[0].0])?,
-        Op::DotGeneral {
-            dims,
-            precision,
-            out,
-        } => {
-            let ts = all_batched(ins, &same_dims);
-            let mut lb = vec![0];
-            lb.extend(shift(&dims.lhs_batch));
-            let mut rb = vec![0];
-            rb.extend(shift(&dims.rhs_batch));
-            let nd = DotDims {
-                lhs_batch: lb,
-                rhs_batch: rb,
-                lhs_contract: shift(&dims.lhs_contract),
-                rhs_contract: shift(&dims.rhs_contract),
-            };
-            one(
-                Op::DotGeneral {
-                    dims: nd,
-                    precision: *precision,
-                    out: *out,
-                },
-                &[&ts[0], &ts[1]],
-            )?
-        }
-        // Identity calls (no gradient / a remat name) batch as themselves.
-        Op::Call {
-            kind: CallKind::StopGradient,
-            ..
-        } if ins.len() == 1 => vec![crate::autodiff::stop_gradient(&ins[0].0)],
-        Op::Call {
-            kind: CallKind::Name(name),
-            ..
-        } if ins.len() == 1 => vec![crate::autodiff::checkpoint_name(&ins[0].0, name)],
-        _ => return loop_fallback(op, ins, b),
-    };
-    Ok((r, true))
-}
-
-/// The fallback batching rule: the op applied to each example, results stacked.
-fn loop_fallback(op: &Op, ins: &[(Tensor, bool)], b: usize) -> Result<(Vec<Tensor>, bool)> {
-    let mut per: Vec<Vec<Tensor>> = Vec::new();
-    for i in 0..b {
-        let args: Vec<Tensor> = ins
-            .iter()
-            .map(|(t, bt)| {
-                if *bt {
-                    let d = t.dims();
-                    let mut start = vec![0; d.len()];
-                    start[0] = i;
-                    let mut limit = d.clone();
-                    limit[0] = i + 1;
-                    t.slice(&start, &limit, &vec![1; d.len()]).reshape(&d[1..])
-                } else {
-                    t.clone()
-                }
-            })
-            .collect();
-        let refs: Vec<&Tensor> = args.iter().collect();
-        per.push(one(op.clone(), &refs)?);
-    }
-    let n = per.first().map(|v| v.len()).unwrap_or(0);
-    let outs = (0..n)
-        .map(|j| {
-            let parts: Vec<Tensor> = per.iter().map(|v| v[j].expand_dims(0)).collect();
-            Tensor::concat(&parts, 0)
-        })
-        .collect();
-    Ok((outs, true))
+    Ok((crate::prim::batch(op, &bx)?, true))
 }
 
 fn batch_graph(g: &Graph, inputs: &[(Tensor, bool)], b: usize) -> Result<Vec<(Tensor, bool)>> {

@@ -40,6 +40,8 @@ fn unary_snapshots() {
         ("not", DType::Bool, |x| x.logical_not()),
         ("real", DType::C64, |x| x.real()),
         ("imag", DType::C64, |x| x.imag()),
+        ("tan", DType::F32, |x| x.tan()),
+        ("cbrt", DType::F64, |x| x.cbrt()),
         ("convert", DType::F32, |x| x.cast(DType::BF16)),
         ("bitcast_convert", DType::F32, |x| x.bitcast(DType::U32)),
     ];

@@ -40,7 +40,7 @@ pub fn catalogue() -> Vec<Entry> {
     vec![Entry {
         name: "dot_general",
         stablehlo: "stablehlo.dot_general",
-        rule: "T[lhs] x T[rhs], batch/contracting dims (equal sizes) -> out[batch, lhs free, rhs free]; out same kind as T (e.g. bf16 -> f32)",
+        rule: "T[lhs] x T[rhs], batch/contracting dims (equal sizes) -> out[batch, lhs free, rhs free]; out same kind as T (e.g. bf16 -> f32)".into(),
         interp: true,
         vjp: Vjp::Yes,
     }]

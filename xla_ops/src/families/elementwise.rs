@@ -2,34 +2,16 @@
 
 use crate::catalogue::{Entry, Vjp};
 use crate::{arity, p_str};
-use rax_core::{DType, Error, Result, Tensor};
+use rax_core::ir::{Op, UnaryOp};
+use rax_core::prim::elementwise::unary::{Accepts, OutDType, UnaryDef};
+use rax_core::trace::apply1;
+use rax_core::{CallSite, DType, Error, Result, Tensor};
 
+/// A unary primitive by its catalogue name: every entry of rax's unary table, so a new
+/// primitive needs no code here.
 fn unary(op: &str, x: &Tensor) -> Option<Tensor> {
-    Some(match op {
-        "neg" => x.neg(),
-        "abs" => x.abs(),
-        "sign" => x.sign(),
-        "exp" => x.exp(),
-        "expm1" => x.expm1(),
-        "log" => x.log(),
-        "log1p" => x.log1p(),
-        "sqrt" => x.sqrt(),
-        "rsqrt" => x.rsqrt(),
-        "tanh" => x.tanh(),
-        "logistic" => x.sigmoid(),
-        "sin" => x.sin(),
-        "cos" => x.cos(),
-        "erf" => x.erf(),
-        "erf_inv" => x.erf_inv(),
-        "floor" => x.floor(),
-        "ceil" => x.ceil(),
-        "round" => x.round(),
-        "is_finite" => x.is_finite(),
-        "not" => x.logical_not(),
-        "real" => x.real(),
-        "imag" => x.imag(),
-        _ => return None,
-    })
+    let u = UnaryOp::from_name(op)?;
+    Some(apply1(Op::Unary(u), &[x], CallSite::here()))
 }
 
 fn binary(op: &str, a: &Tensor, b: &Tensor) -> Option<Tensor> {
@@ -113,70 +95,46 @@ macro_rules! e {
         Entry {
             name: $name,
             stablehlo: $shlo,
-            rule: $rule,
+            rule: $rule.into(),
             interp: true,
             vjp: Vjp::$vjp,
         }
     };
 }
 
+/// The catalogue entry of a unary primitive, from its definition in rax's unary table.
+fn unary_entry(d: &UnaryDef) -> Entry {
+    let kinds = match d.accepts {
+        Accepts::Numeric => "int, float or complex",
+        Accepts::SignedOrInexact => "signed int, float or complex",
+        Accepts::Inexact => "float or complex",
+        Accepts::RealFloat => "real float",
+        Accepts::BoolOrInt => "bool or int",
+        Accepts::Complex => "",
+    };
+    let rule = match (d.accepts, d.out) {
+        (Accepts::Complex, _) => "c64 -> f32".to_string(),
+        (_, OutDType::Same) => format!("T -> T; T {kinds}"),
+        (_, OutDType::Real) => format!("T -> T (c64 -> f32); T {kinds}"),
+        (_, OutDType::Bool) => format!("T -> bool; T {kinds}"),
+    };
+    Entry {
+        name: d.name,
+        stablehlo: d.mlir,
+        rule: rule.into(),
+        interp: true,
+        vjp: if d.vjp.is_some() {
+            Vjp::Yes
+        } else {
+            Vjp::NotDifferentiable
+        },
+    }
+}
+
 /// Catalogue entries.
 pub fn catalogue() -> Vec<Entry> {
-    let fl = "T -> T; T float or complex";
-    let rf = "T -> T; T real float";
-    vec![
-        e!(
-            "neg",
-            "stablehlo.negate",
-            "T -> T; T int, float or complex",
-            Yes
-        ),
-        e!(
-            "abs",
-            "stablehlo.abs",
-            "T -> T (c64 -> f32); T signed int, float or complex",
-            Yes
-        ),
-        e!(
-            "sign",
-            "stablehlo.sign",
-            "T -> T; T int, float or complex",
-            NotDifferentiable
-        ),
-        e!("exp", "stablehlo.exponential", fl, Yes),
-        e!("expm1", "stablehlo.exponential_minus_one", fl, Yes),
-        e!("log", "stablehlo.log", fl, Yes),
-        e!("log1p", "stablehlo.log_plus_one", fl, Yes),
-        e!("sqrt", "stablehlo.sqrt", fl, Yes),
-        e!("rsqrt", "stablehlo.rsqrt", fl, Yes),
-        e!("tanh", "stablehlo.tanh", fl, Yes),
-        e!("logistic", "stablehlo.logistic", fl, Yes),
-        e!("sin", "stablehlo.sine", fl, Yes),
-        e!("cos", "stablehlo.cosine", fl, Yes),
-        e!("erf", "chlo.erf", rf, Yes),
-        e!("erf_inv", "chlo.erf_inv", rf, Yes),
-        e!("floor", "stablehlo.floor", rf, NotDifferentiable),
-        e!("ceil", "stablehlo.ceil", rf, NotDifferentiable),
-        e!(
-            "round",
-            "stablehlo.round_nearest_even",
-            rf,
-            NotDifferentiable
-        ),
-        e!(
-            "is_finite",
-            "stablehlo.is_finite",
-            "T -> bool; T real float",
-            NotDifferentiable
-        ),
-        e!(
-            "not",
-            "stablehlo.not",
-            "T -> T; T bool or int",
-            NotDifferentiable
-        ),
-        e!("real", "stablehlo.real", "c64 -> f32", Yes),
-        e!("imag", "stablehlo.imag", "c64 -> f32", Yes),
+    let mut entries: Vec<Entry> = UnaryOp::ALL.iter().map(|u| unary_entry(u.def())).collect();
+    entries.extend(vec![
         e!(
             "add",
             "stablehlo.add",
@@ -293,5 +251,6 @@ pub fn catalogue() -> Vec<Entry> {
             "T -> U; same width, or a trailing dim of the width ratio",
             NotDifferentiable
         ),
-    ]
+    ]);
+    entries
 }

@@ -29,7 +29,7 @@ pub fn catalogue() -> Vec<Entry> {
     vec![Entry {
         name: "fft",
         stablehlo: "stablehlo.fft",
-        rule: "over 1-3 trailing dims: FFT/IFFT c64 -> c64; RFFT f32[.., n] -> c64[.., n/2+1]; IRFFT c64[.., n/2+1] -> f32[.., n]",
+        rule: "over 1-3 trailing dims: FFT/IFFT c64 -> c64; RFFT f32[.., n] -> c64[.., n/2+1]; IRFFT c64[.., n/2+1] -> f32[.., n]".into(),
         interp: true,
         vjp: Vjp::Yes,
     }]

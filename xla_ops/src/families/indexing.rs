@@ -76,10 +76,10 @@ pub fn build(op: &str, p: &serde_json::Value, xs: &[Tensor]) -> Result<Vec<Tenso
 
 /// Catalogue entries.
 pub fn catalogue() -> Vec<Entry> {
-    let e = |name, stablehlo, rule| Entry {
+    let e = |name, stablehlo, rule: &'static str| Entry {
         name,
         stablehlo,
-        rule,
+        rule: rule.into(),
         interp: true,
         vjp: Vjp::Yes,
     };

@@ -74,10 +74,10 @@ pub fn build(op: &str, p: &serde_json::Value, xs: &[Tensor]) -> Result<Vec<Tenso
 
 /// Catalogue entries.
 pub fn catalogue() -> Vec<Entry> {
-    let e = |name, stablehlo, rule| Entry {
+    let e = |name, stablehlo, rule: &'static str| Entry {
         name,
         stablehlo,
-        rule,
+        rule: rule.into(),
         interp: true,
         vjp: Vjp::Yes,
     };
@@ -100,14 +100,14 @@ pub fn catalogue() -> Vec<Entry> {
         Entry {
             name: "iota",
             stablehlo: "stablehlo.iota",
-            rule: "() -> T[shape] counting along dim; T numeric",
+            rule: "() -> T[shape] counting along dim; T numeric".into(),
             interp: true,
             vjp: Vjp::NotDifferentiable,
         },
         Entry {
             name: "constant",
             stablehlo: "stablehlo.constant",
-            rule: "() -> the literal's T[shape]",
+            rule: "() -> the literal's T[shape]".into(),
             interp: true,
             vjp: Vjp::NotDifferentiable,
         },

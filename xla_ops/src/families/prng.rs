@@ -81,10 +81,10 @@ pub fn build(op: &str, params: &serde_json::Value, xs: &[Tensor]) -> Result<Vec<
 
 /// Catalogue entries (PRNG functions are compositions of primitives, listed for coverage).
 pub fn catalogue() -> Vec<Entry> {
-    let e = |name, rule| Entry {
+    let e = |name, rule: &'static str| Entry {
         name,
         stablehlo: "plain ops (add, xor, shift, or, iota, bitcast_convert, ...)",
-        rule,
+        rule: rule.into(),
         interp: true,
         vjp: Vjp::NotDifferentiable,
     };

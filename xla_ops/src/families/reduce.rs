@@ -62,30 +62,30 @@ pub fn catalogue() -> Vec<Entry> {
         Entry {
             name: "reduce",
             stablehlo: "stablehlo.reduce",
-            rule: "T[s], axes (unique, in range), sum/prod (int, float, complex), max/min (not complex), and/or (bool, int) -> T[s without axes]; accumulates in T",
+            rule: "T[s], axes (unique, in range), sum/prod (int, float, complex), max/min (not complex), and/or (bool, int) -> T[s without axes]; accumulates in T".into(),
             interp: true,
             vjp: Vjp::Yes,
         },
         Entry {
             name: "argmax",
             stablehlo: "stablehlo.reduce (variadic, with stablehlo.iota)",
-            rule: "T[s] (not complex), axis (non-empty) -> I[s without axis]; NaN is the max, first index on ties",
+            rule: "T[s] (not complex), axis (non-empty) -> I[s without axis]; NaN is the max, first index on ties".into(),
             interp: true,
             vjp: Vjp::NotDifferentiable,
         },
         Entry {
             name: "argmin",
             stablehlo: "stablehlo.reduce (variadic, with stablehlo.iota)",
-            rule: "T[s] (not complex), axis (non-empty) -> I[s without axis]; NaN is the min, first index on ties",
+            rule: "T[s] (not complex), axis (non-empty) -> I[s without axis]; NaN is the min, first index on ties".into(),
             interp: true,
             vjp: Vjp::NotDifferentiable,
         },
         Entry {
             name: "cumulative",
             stablehlo: "stablehlo.reduce_window",
-            rule: "T[s] (int, float; complex for sum/prod), sum/prod/max/min, axis, reverse -> T[s]",
+            rule: "T[s] (int, float; complex for sum/prod), sum/prod/max/min, axis, reverse -> T[s]".into(),
             interp: true,
-            vjp: Vjp::Missing,
+            vjp: Vjp::Yes,
         },
     ]
 }

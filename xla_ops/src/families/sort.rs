@@ -39,14 +39,14 @@ pub fn catalogue() -> Vec<Entry> {
         Entry {
             name: "sort",
             stablehlo: "stablehlo.sort",
-            rule: "n operands of equal shape (any dtype), sorted along an axis by the first num_keys (stable, jax float order) -> same types",
+            rule: "n operands of equal shape (any dtype), sorted along an axis by the first num_keys (stable, jax float order) -> same types".into(),
             interp: true,
             vjp: Vjp::Yes,
         },
         Entry {
             name: "top_k",
             stablehlo: "chlo.top_k",
-            rule: "T[..., n] (real or int or bool), k <= n -> (T[..., k], i32[..., k])",
+            rule: "T[..., n] (real or int or bool), k <= n -> (T[..., k], i32[..., k])".into(),
             interp: true,
             vjp: Vjp::Yes,
         },

@@ -88,3 +88,27 @@ pub fn vjp(
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batching rule (vmap)
+// ---------------------------------------------------------------------------------------------
+
+/// The batching rule of calls: the identities (`stop_gradient`, `checkpoint_name`) batch as
+/// themselves; `checkpoint` and `custom_vjp` loop over the batch.
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
+    let Op::Call { kind, .. } = op else {
+        return Err(super::unreachable_op(op));
+    };
+    match kind {
+        CallKind::StopGradient if bx.ins.len() == 1 => {
+            Ok(vec![crate::autodiff::stop_gradient(bx.arg(0)?)])
+        }
+        CallKind::Name(name) if bx.ins.len() == 1 => {
+            Ok(vec![crate::autodiff::checkpoint_name(bx.arg(0)?, name)])
+        }
+        CallKind::StopGradient
+        | CallKind::Name(_)
+        | CallKind::Checkpoint(_)
+        | CallKind::CustomVjp { .. } => bx.loop_over(op),
+    }
+}

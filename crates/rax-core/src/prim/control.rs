@@ -15,6 +15,7 @@
 //! Depends on `ir`, `trace`, `interp` (kernels evaluate sub-graphs), `lower` and `elementwise`
 //! (compare lowering, convert/clamp user ops).
 
+use crate::autodiff::{check_all, poison_outputs, rebase, replay, vjp_graph, zeros, zeros_like};
 use crate::dtype::DType;
 use crate::error::{avals, CallSite, Error, Result};
 use crate::ir::{CmpDir, Graph, Op, Value};
@@ -372,10 +373,7 @@ pub fn lower(op: &Op, cx: &mut LowerCtx, ins: &[V], outs: &[AVal]) -> Result<Vec
 fn truthy(l: &Literal) -> Result<bool> {
     match l.as_slice::<bool>()? {
         [b] => Ok(*b),
-        _ => Err(Error::backend(
-            "interpreter",
-            "while: cond did not return a bool scalar",
-        )),
+        _ => Err(Error::internal("while: cond did not return a bool scalar")),
     }
 }
 
@@ -417,10 +415,10 @@ fn eval_while(cond: &Graph, body: &Graph, ins: &[&Literal]) -> Result<Vec<Litera
 fn eval_cond(branches: &[Arc<Graph>], ins: &[&Literal]) -> Result<Vec<Literal>> {
     let (idx, operands) = ins
         .split_first()
-        .ok_or_else(|| Error::backend("interpreter", "cond: missing index"))?;
+        .ok_or_else(|| Error::internal("cond: missing index"))?;
     let i = match idx.as_slice::<i32>()? {
         [i] => *i,
-        _ => return Err(Error::backend("interpreter", "cond: index is not a scalar")),
+        _ => return Err(Error::internal("cond: index is not a scalar")),
     };
     // stablehlo.case: an out-of-range index runs the last branch.
     let n = branches.len();
@@ -431,7 +429,7 @@ fn eval_cond(branches: &[Arc<Graph>], ins: &[&Literal]) -> Result<Vec<Literal>> 
     };
     let g = branches
         .get(k)
-        .ok_or_else(|| Error::backend("interpreter", "cond: no branches"))?;
+        .ok_or_else(|| Error::internal("cond: no branches"))?;
     crate::interp::eval_graph(g, operands)
 }
 
@@ -917,15 +915,272 @@ pub fn optimization_barrier(xs: &[Tensor]) -> Vec<Tensor> {
 // VJP rules
 // ---------------------------------------------------------------------------------------------
 
-/// The VJP rules of the control family (implemented in `autodiff`, which also gives scans
-/// their residuals during the forward pass): scan runs a reverse scan of the body's VJP over
-/// the stacked carries; cond is a cond of the branches' VJPs; optimization_barrier passes
-/// cotangents through; while is an `Error::Transform` (use scan with a fixed trip count).
+fn transform_err(op: &str, msg: impl Into<String>) -> Error {
+    Error::Transform {
+        transform: "grad".into(),
+        op: op.into(),
+        msg: msg.into(),
+        site: None,
+    }
+}
+
+/// The forward of a scan under differentiation: the same scan whose body also emits its input
+/// carry, so the carries of every step come out stacked (the residuals of the backward scan).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scan_forward_with_residuals(
+    body: &Arc<Graph>,
+    length: usize,
+    reverse: bool,
+    num_carry: usize,
+    num_consts: usize,
+    ins: &[Tensor],
+    site: CallSite,
+) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+    let aug = trace(&body.in_avals(), |xs| {
+        let mut o = replay(body, xs).unwrap_or_else(poison_outputs);
+        o.extend(xs[..num_carry.min(xs.len())].iter().cloned());
+        o
+    })?;
+    let refs: Vec<&Tensor> = ins.iter().collect();
+    let outs = apply(
+        Op::Scan {
+            body: Arc::new(aug.graph),
+            length,
+            reverse,
+            num_carry,
+            num_consts,
+        },
+        &refs,
+        site,
+    );
+    check_all(&outs)?;
+    let n = body.outputs.len();
+    Ok((outs[..n].to_vec(), outs[n..].to_vec()))
+}
+
+/// VJP of a scan from its stacked input carries: a scan in the opposite direction whose body is
+/// the VJP of the forward body (recomputed from the saved carry of each step), carrying the
+/// carry cotangent and the accumulated cotangents of the loop-invariant consts.
+pub(crate) fn scan_vjp(
+    op: &Op,
+    ins: &[Tensor],
+    carries: &[Tensor],
+    cts: &[Option<Tensor>],
+) -> Result<Vec<Option<Tensor>>> {
+    let Op::Scan {
+        body,
+        length,
+        reverse,
+        num_carry,
+        num_consts,
+    } = op
+    else {
+        return Err(crate::prim::unreachable_op(op));
+    };
+    let (nc, nk) = (*num_carry, *num_consts);
+    let nx = ins.len() - nc - nk;
+    let out_avals = body.out_avals();
+    let ny = out_avals.len() - nc;
+    let body_in = body.in_avals();
+    // Backward scan operands: carry = (ct_carry..., ct_consts_acc...), xs = (carries, xs, ct_ys),
+    // consts = consts.
+    let mut init: Vec<Tensor> = Vec::new();
+    for (i, a) in body_in[..nc].iter().enumerate() {
+        init.push(cts.get(i).cloned().flatten().unwrap_or_else(|| zeros(a)));
+    }
+    for k in &ins[nc + nx..] {
+        init.push(zeros_like(k));
+    }
+    let mut xs: Vec<Tensor> = carries.to_vec();
+    xs.extend(ins[nc..nc + nx].iter().cloned());
+    for j in 0..ny {
+        let stacked = {
+            let a = &out_avals[nc + j];
+            let mut dims = vec![*length];
+            dims.extend_from_slice(a.dims());
+            AVal::new(dims, a.dtype)
+        };
+        xs.push(
+            cts.get(nc + j)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| zeros(&stacked)),
+        );
+    }
+    let consts = &ins[nc + nx..];
+    let mut bwd_in: Vec<AVal> = init.iter().map(|t| t.aval()).collect();
+    bwd_in.extend(body_in[..nc].iter().cloned());
+    bwd_in.extend(body_in[nc..nc + nx].iter().cloned());
+    bwd_in.extend(out_avals[nc..].iter().cloned());
+    bwd_in.extend(body_in[nc + nx..].iter().cloned());
+    let body2 = body.clone();
+    let bwd = trace(&bwd_in, |a| {
+        let r = (|| {
+            let ct_c = &a[..nc];
+            let ct_k = &a[nc..nc + nk];
+            let p = nc + nk;
+            let c_t = &a[p..p + nc];
+            let x_t = &a[p + nc..p + nc + nx];
+            let ct_y = &a[p + nc + nx..p + nc + nx + ny];
+            let k = &a[p + nc + nx + ny..];
+            let mut prim: Vec<Tensor> = c_t.to_vec();
+            prim.extend(x_t.iter().cloned());
+            prim.extend(k.iter().cloned());
+            let (_, pb) = vjp_graph(&body2, &prim)?;
+            let mut oc: Vec<Option<Tensor>> = ct_c.iter().cloned().map(Some).collect();
+            oc.extend(ct_y.iter().cloned().map(Some));
+            let ic = pb.call_opt(&oc)?;
+            let mut out = Vec::new();
+            for (i, c) in ic[..nc].iter().enumerate() {
+                out.push(c.clone().unwrap_or_else(|| zeros_like(&prim[i])));
+            }
+            for (j, c) in ic[nc + nx..].iter().enumerate() {
+                out.push(match c {
+                    Some(c) => &ct_k[j] + c,
+                    None => ct_k[j].clone(),
+                });
+            }
+            for (j, c) in ic[nc..nc + nx].iter().enumerate() {
+                out.push(c.clone().unwrap_or_else(|| zeros_like(&prim[nc + j])));
+            }
+            Ok::<_, Error>(out)
+        })();
+        r.unwrap_or_else(poison_outputs)
+    })?;
+    let mut operands = init;
+    operands.extend(xs);
+    operands.extend(consts.iter().cloned());
+    operands.extend(bwd.captures.iter().cloned());
+    let refs: Vec<&Tensor> = operands.iter().collect();
+    let outs = apply(
+        Op::Scan {
+            body: Arc::new(bwd.graph),
+            length: *length,
+            reverse: !*reverse,
+            num_carry: nc + nk,
+            num_consts: nk + bwd.captures.len(),
+        },
+        &refs,
+        CallSite::here(),
+    );
+    check_all(&outs)?;
+    let mut res: Vec<Option<Tensor>> = outs[..nc].iter().cloned().map(Some).collect();
+    res.extend(outs[nc + nk..].iter().cloned().map(Some));
+    res.extend(outs[nc..nc + nk].iter().cloned().map(Some));
+    Ok(res)
+}
+
+/// The VJP rules of the control family: scan runs a reverse scan of the body's VJP over the
+/// stacked carries (the tape's forward gives scans their residuals; reached without it, the
+/// residuals are recomputed here); cond is a cond of the branches' VJPs;
+/// optimization_barrier passes cotangents through; while is an `Error::Transform` (use scan
+/// with a fixed trip count).
 pub fn vjp(
     op: &Op,
     ins: &[Tensor],
-    outs: &[Tensor],
+    _outs: &[Tensor],
     cts: &[Option<Tensor>],
 ) -> Result<Vec<Option<Tensor>>> {
-    crate::autodiff::control_vjp(op, ins, outs, cts)
+    match op {
+        Op::While { .. } => Err(transform_err(
+            "while",
+            "reverse-mode differentiation of while_loop is not supported; use scan with a fixed trip count",
+        )),
+        Op::OptimizationBarrier => Ok(cts.to_vec()),
+        Op::Scan {
+            body,
+            length,
+            reverse,
+            num_carry,
+            num_consts,
+        } => {
+            let (_, carries) = scan_forward_with_residuals(
+                body,
+                *length,
+                *reverse,
+                *num_carry,
+                *num_consts,
+                ins,
+                CallSite::here(),
+            )?;
+            scan_vjp(op, ins, &carries, cts)
+        }
+        Op::Cond { branches } => {
+            let ops = &ins[1..];
+            let op_avals: Vec<AVal> = ops.iter().map(|t| t.aval()).collect();
+            let out_avals = branches
+                .first()
+                .map(|b| b.out_avals())
+                .unwrap_or_default();
+            let mut bwd_in = op_avals.clone();
+            bwd_in.extend(out_avals.iter().cloned());
+            let n = ops.len();
+            let mut graphs = Vec::new();
+            let mut all_caps: Vec<Tensor> = Vec::new();
+            let mut caps_of: Vec<(usize, usize)> = Vec::new();
+            for b in branches {
+                let t = trace(&bwd_in, |a| {
+                    let r = (|| {
+                        let (_, pb) = vjp_graph(b, &a[..n])?;
+                        let oc: Vec<Option<Tensor>> = a[n..].iter().cloned().map(Some).collect();
+                        let ic = pb.call_opt(&oc)?;
+                        Ok::<_, Error>(
+                            ic.into_iter()
+                                .zip(&a[..n])
+                                .map(|(c, x)| c.unwrap_or_else(|| zeros_like(x)))
+                                .collect::<Vec<_>>(),
+                        )
+                    })();
+                    r.unwrap_or_else(poison_outputs)
+                })?;
+                caps_of.push((all_caps.len(), t.captures.len()));
+                all_caps.extend(t.captures.iter().cloned());
+                graphs.push(t.graph);
+            }
+            // Every branch takes (ops, cts, all captures).
+            let mut full_avals = bwd_in.clone();
+            full_avals.extend(all_caps.iter().map(|t| t.aval()));
+            let nb = bwd_in.len();
+            let mut rebased = Vec::new();
+            for (g, (start, len)) in graphs.iter().zip(&caps_of) {
+                rebased.push(Arc::new(rebase(
+                    g,
+                    &full_avals,
+                    0..nb,
+                    nb + start..nb + start + len,
+                )?));
+            }
+            let mut operands = vec![ins[0].clone()];
+            operands.extend(ops.iter().cloned());
+            for (c, a) in cts.iter().zip(&out_avals) {
+                operands.push(c.clone().unwrap_or_else(|| zeros(a)));
+            }
+            operands.extend(all_caps);
+            let refs: Vec<&Tensor> = operands.iter().collect();
+            let outs = apply(
+                Op::Cond { branches: rebased },
+                &refs,
+                CallSite::here(),
+            );
+            check_all(&outs)?;
+            let mut res = vec![None];
+            res.extend(outs.into_iter().map(Some));
+            Ok(res)
+        }
+        _ => Err(crate::prim::unreachable_op(op)),
+    }
+}
+// ---------------------------------------------------------------------------------------------
+// Batching rule (vmap)
+// ---------------------------------------------------------------------------------------------
+
+/// The batching rule of the control family: no vectorised rule yet (JAX batches the bodies);
+/// every op loops over the batch.
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
+    match op {
+        Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
+            bx.loop_over(op)
+        }
+        _ => Err(super::unreachable_op(op)),
+    }
 }

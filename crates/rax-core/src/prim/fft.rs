@@ -442,3 +442,16 @@ pub fn vjp(
     };
     Ok(vec![Some(ct)])
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batching rule (vmap)
+// ---------------------------------------------------------------------------------------------
+
+/// The batching rule of the fft family: the transform works on trailing dims, so it applies
+/// as is to the batched operand.
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
+    match op {
+        Op::Fft { .. } => crate::vmap::apply_checked(op.clone(), &[bx.arg(0)?]),
+        _ => Err(super::unreachable_op(op)),
+    }
+}

@@ -2,8 +2,8 @@
 //! lowering, kernel and `Tensor` methods side by side, with StableHLO semantics:
 //! dynamic start indices are clamped so the slice fits; gather clamps each start index so its
 //! slice fits; scatter skips an update window entirely when it does not fit (XLA's behaviour,
-//! which JAX's `mode="drop"` relies on). The numpy-like helpers `take` (`x[idx]` along an
-//! axis) and `index_add` (`x.at[idx].add(u)`) use the dimension numbers JAX uses.
+//! which JAX's `mode="drop"` relies on). The numpy-like helpers built on them, `take` and
+//! `index_add`, are in `numpy::indexing`.
 //!
 //! Depends on `ir`, `literal`, `lower`, `trace`, `float8` and the layout/elementwise families.
 
@@ -14,7 +14,7 @@ use crate::ir::{GatherDims, Op, ScatterDims};
 use crate::literal::{Data, Literal};
 use crate::lower::{i64_array, int_list, LowerCtx, V};
 use crate::shape::AVal;
-use crate::trace::{apply1, apply_error, Tensor};
+use crate::trace::{apply1, Tensor};
 use half::{bf16, f16};
 
 use super::layout::{ravel, remap, unravel};
@@ -785,7 +785,7 @@ pub fn eval(op: &Op, ins: &[&Literal]) -> Result<Vec<Literal>> {
 /// The index arithmetic is done in a dtype wide enough for the axis (`widen_index`), so an i8
 /// index on an axis of 300 wraps `-1` to 299, not to a saturated 127.
 #[track_caller]
-fn wrap_negative(i: &Tensor, n: usize) -> Tensor {
+pub(crate) fn wrap_negative(i: &Tensor, n: usize) -> Tensor {
     let i = widen_index(i, n);
     if !i.dtype().is_signed_int() {
         return i;
@@ -797,7 +797,7 @@ fn wrap_negative(i: &Tensor, n: usize) -> Tensor {
 /// `i` converted to i32 (or i64) when its integer dtype cannot hold `n`, the largest index
 /// bound of the op (an axis length): clamping and wrapping then never saturate.
 #[track_caller]
-fn widen_index(i: &Tensor, n: usize) -> Tensor {
+pub(crate) fn widen_index(i: &Tensor, n: usize) -> Tensor {
     let max = match i.dtype() {
         DType::I8 => i8::MAX as u64,
         DType::U8 => u8::MAX as u64,
@@ -818,7 +818,7 @@ fn widen_index(i: &Tensor, n: usize) -> Tensor {
 /// The dimension numbers JAX uses for `x[:, ..., idx]` along `axis` (indices of rank `ir`,
 /// expanded with a trailing index vector dim), operand of rank `r`: output dims before `axis`
 /// and after `axis + ir` are the slice (offset) dims.
-fn axis_offset_dims(r: usize, ir: usize, axis: usize) -> Vec<usize> {
+pub(crate) fn axis_offset_dims(r: usize, ir: usize, axis: usize) -> Vec<usize> {
     (0..axis).chain(axis + ir..r - 1 + ir).collect()
 }
 
@@ -888,94 +888,6 @@ impl Tensor {
             &[self, &i, updates],
             CallSite::here(),
         )
-    }
-
-    /// `x[:, ..., idx]` along `axis` (like `jnp.take(x, idx, axis, mode="clip")` after Python
-    /// wrapping of negative indices, i.e. JAX's `x[idx]`): the result has shape
-    /// `dims[..axis] ++ idx.dims ++ dims[axis+1..]`; out-of-range indices are clamped.
-    #[track_caller]
-    pub fn take(&self, indices: &Tensor, axis: usize) -> Tensor {
-        let site = CallSite::here();
-        let r = self.rank();
-        if let Err(e) = super::check_axis("take", axis, r) {
-            return apply_error(e, self.aval(), site);
-        }
-        if !indices.dtype().is_int() {
-            return apply_error(
-                Error::dtype("take", indices.dtype(), "integer indices"),
-                self.aval(),
-                site,
-            );
-        }
-        let ir = indices.rank();
-        let i = wrap_negative(indices, self.dims()[axis]);
-        let mut ishape = i.dims();
-        ishape.push(1);
-        let i = i.broadcast_in_dim(&ishape, &(0..ir).collect::<Vec<_>>());
-        let mut slice_sizes = self.dims();
-        slice_sizes[axis] = 1;
-        let g = GatherDims {
-            offset_dims: axis_offset_dims(r, ir, axis),
-            collapsed_slice_dims: vec![axis],
-            start_index_map: vec![axis],
-            index_vector_dim: ir,
-            slice_sizes,
-            ..Default::default()
-        };
-        apply1(Op::Gather(g), &[self, &i], site)
-    }
-
-    /// `x.at[:, ..., idx].add(updates)` along `axis`: adds each slice of `updates` (broadcast to
-    /// `dims[..axis] ++ idx.dims ++ dims[axis+1..]`, same dtype) at its index; repeated indices
-    /// accumulate, negative indices count from the end, out-of-range ones are dropped.
-    #[track_caller]
-    pub fn index_add(&self, axis: usize, indices: &Tensor, updates: &Tensor) -> Tensor {
-        let site = CallSite::here();
-        let r = self.rank();
-        if let Err(e) = super::check_axis("index_add", axis, r) {
-            return apply_error(e, self.aval(), site);
-        }
-        if !indices.dtype().is_int() {
-            return apply_error(
-                Error::dtype("index_add", indices.dtype(), "integer indices"),
-                self.aval(),
-                site,
-            );
-        }
-        let ir = indices.rank();
-        let dims = self.dims();
-        let ushape: Vec<usize> = dims[..axis]
-            .iter()
-            .chain(&indices.dims())
-            .chain(&dims[axis + 1..])
-            .copied()
-            .collect();
-        let u = match super::layout::broadcast_shapes(&updates.dims(), &ushape) {
-            Some(s) if s == ushape => updates.broadcast_to(&ushape),
-            _ => {
-                return apply_error(
-                    Error::shape(
-                        "index_add",
-                        format!("updates do not broadcast to the indexed shape {ushape:?}"),
-                        &[self.aval(), indices.aval(), updates.aval()],
-                    ),
-                    self.aval(),
-                    site,
-                )
-            }
-        };
-        let i = wrap_negative(indices, dims[axis]);
-        let mut ishape = i.dims();
-        ishape.push(1);
-        let i = i.broadcast_in_dim(&ishape, &(0..ir).collect::<Vec<_>>());
-        let s = ScatterDims {
-            update_window_dims: axis_offset_dims(r, ir, axis),
-            inserted_window_dims: vec![axis],
-            scatter_dims_to_operand_dims: vec![axis],
-            index_vector_dim: ir,
-            ..Default::default()
-        };
-        apply1(Op::ScatterAdd(s), &[self, &i, &u], site)
     }
 }
 
@@ -1064,4 +976,19 @@ pub fn vjp(
         _ => return Err(super::unreachable_op(op)),
     }
     Ok(r)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batching rule (vmap)
+// ---------------------------------------------------------------------------------------------
+
+/// The batching rule of the indexing family: no vectorised rule yet (JAX's would fold the
+/// batch into the gather/scatter batching dims); every op loops over the batch.
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
+    match op {
+        Op::DynamicSlice { .. } | Op::DynamicUpdateSlice | Op::Gather(_) | Op::ScatterAdd(_) => {
+            bx.loop_over(op)
+        }
+        _ => Err(super::unreachable_op(op)),
+    }
 }

@@ -598,25 +598,46 @@ impl Tensor {
         Tensor::from_literal(lit)
     }
 
-    /// Zeros of a shape and dtype (an error tensor, naming the byte count, when the array
-    /// is too large to allocate).
+    /// Zeros of a shape and dtype. Inside a trace, a scalar constant broadcast to the shape
+    /// (no host memory is allocated; the program makes the array); eagerly, a host array (an
+    /// error tensor, naming the byte count, when it is too large to allocate).
     #[track_caller]
     pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
-        let aval = AVal::new(shape, dtype);
-        match Literal::try_zeros("zeros", &aval) {
-            Ok(l) => Tensor::from_literal(l),
-            Err(e) => crate::trace::apply_error(e, aval, CallSite::here()),
-        }
+        Tensor::filled("zeros", shape, 0.0, dtype, CallSite::here())
     }
 
     /// A tensor filled with one value; an error tensor when the dtype cannot represent the
-    /// value exactly (`full(&[2], 300.0, I8)`) or the array is too large to allocate.
+    /// value exactly (`full(&[2], 300.0, I8)`). Inside a trace, a scalar constant broadcast to
+    /// the shape; eagerly, a host array (an error tensor when too large to allocate).
     #[track_caller]
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
+        Tensor::filled("full", shape, value, dtype, CallSite::here())
+    }
+
+    fn filled(op: &str, shape: &[usize], value: f64, dtype: DType, site: CallSite) -> Tensor {
         let aval = AVal::new(shape, dtype);
-        match Literal::try_full("full", &aval, value) {
+        if crate::trace::tracing() {
+            let r = crate::literal::exact_scalar(op, value, dtype)
+                .and_then(|()| crate::limits::check_aval(op, &aval));
+            if let Err(e) = r {
+                return crate::trace::apply_error(e, aval, site);
+            }
+            let s = Tensor::from_literal(Literal::full(&AVal::scalar(dtype), value));
+            if shape.is_empty() {
+                return s;
+            }
+            return apply1(
+                Op::BroadcastInDim {
+                    shape: Shape::new(shape.to_vec()),
+                    dims: vec![],
+                },
+                &[&s],
+                site,
+            );
+        }
+        match Literal::try_full(op, &aval, value) {
             Ok(l) => Tensor::from_literal(l),
-            Err(e) => crate::trace::apply_error(e, aval, CallSite::here()),
+            Err(e) => crate::trace::apply_error(e, aval, site),
         }
     }
 
@@ -634,85 +655,11 @@ impl Tensor {
         )
     }
 
-    /// `x[..., start:end, ...]` along one axis (unit stride), other dims whole.
-    #[track_caller]
-    pub fn slice_axis(&self, axis: usize, start: usize, end: usize) -> Tensor {
-        let site = CallSite::here();
-        if let Err(e) = super::check_axis("slice", axis, self.rank()) {
-            return crate::trace::apply_error(e, self.aval(), site);
-        }
-        let mut lo = vec![0; self.rank()];
-        let mut hi = self.dims();
-        lo[axis] = start;
-        hi[axis] = end;
-        let strides = vec![1; self.rank()];
-        apply1(
-            Op::Slice {
-                start: lo,
-                limit: hi,
-                strides,
-            },
-            &[self],
-            site,
-        )
-    }
-
     /// Concatenates tensors of one dtype along `axis` (all other dims equal; at least one).
     #[track_caller]
     pub fn concat(xs: &[Tensor], axis: usize) -> Tensor {
         let refs: Vec<&Tensor> = xs.iter().collect();
         apply1(Op::Concatenate { axis }, &refs, CallSite::here())
-    }
-
-    /// Stacks tensors of one shape along a new axis `axis` (`0 ..= rank`).
-    #[track_caller]
-    pub fn stack(xs: &[Tensor], axis: usize) -> Tensor {
-        let site = CallSite::here();
-        let expanded: Vec<Tensor> = xs.iter().map(|x| x.expand_dims_at(axis, site)).collect();
-        let refs: Vec<&Tensor> = expanded.iter().collect();
-        apply1(Op::Concatenate { axis }, &refs, site)
-    }
-
-    /// Splits along `axis` into consecutive pieces of the given sizes (which must sum to the
-    /// axis length).
-    #[track_caller]
-    pub fn split(&self, sizes: &[usize], axis: usize) -> Vec<Tensor> {
-        let site = CallSite::here();
-        let check = super::check_axis("split", axis, self.rank()).and_then(|_| {
-            let total: usize = sizes.iter().sum();
-            if total != self.dims()[axis] {
-                return Err(Error::shape(
-                    "split",
-                    format!("sizes {sizes:?} do not sum to the length of axis {axis}"),
-                    &[self.aval()],
-                ));
-            }
-            Ok(())
-        });
-        if let Err(e) = check {
-            let t = crate::trace::apply_error(e, self.aval(), site);
-            return sizes.iter().map(|_| t.clone()).collect();
-        }
-        let mut start = 0;
-        sizes
-            .iter()
-            .map(|&n| {
-                let mut lo = vec![0; self.rank()];
-                let mut hi = self.dims();
-                lo[axis] = start;
-                hi[axis] = start + n;
-                start += n;
-                apply1(
-                    Op::Slice {
-                        start: lo,
-                        limit: hi,
-                        strides: vec![1; self.rank()],
-                    },
-                    &[self],
-                    site,
-                )
-            })
-            .collect()
     }
 
     /// Pads with a scalar `value` of the same dtype: `lo`/`hi` elements before/after each dim
@@ -740,90 +687,6 @@ impl Tensor {
             &[self],
             CallSite::here(),
         )
-    }
-
-    /// Removes axis `axis`, which must have length 1.
-    #[track_caller]
-    pub fn squeeze(&self, axis: usize) -> Tensor {
-        let site = CallSite::here();
-        let check = super::check_axis("squeeze", axis, self.rank()).and_then(|_| {
-            if self.dims()[axis] != 1 {
-                return Err(Error::shape(
-                    "squeeze",
-                    format!("axis {axis} has length {}, not 1", self.dims()[axis]),
-                    &[self.aval()],
-                ));
-            }
-            Ok(())
-        });
-        if let Err(e) = check {
-            return crate::trace::apply_error(e, self.aval(), site);
-        }
-        let mut dims = self.dims();
-        dims.remove(axis);
-        apply1(Op::Reshape(Shape::new(dims)), &[self], site)
-    }
-
-    /// Inserts a new axis of length 1 at position `axis` (`0 ..= rank`).
-    #[track_caller]
-    pub fn expand_dims(&self, axis: usize) -> Tensor {
-        self.expand_dims_at(axis, CallSite::here())
-    }
-
-    fn expand_dims_at(&self, axis: usize, site: CallSite) -> Tensor {
-        if axis > self.rank() {
-            let e = Error::arg(
-                "expand_dims",
-                format!(
-                    "axis {axis} is out of range for inserting into rank {}",
-                    self.rank()
-                ),
-            );
-            return crate::trace::apply_error(e, self.aval(), site);
-        }
-        let mut dims = self.dims();
-        dims.insert(axis, 1);
-        apply1(Op::Reshape(Shape::new(dims)), &[self], site)
-    }
-
-    /// Exchanges two axes (a transpose).
-    #[track_caller]
-    pub fn swap_axes(&self, a: usize, b: usize) -> Tensor {
-        let site = CallSite::here();
-        let r = self.rank();
-        if let Err(e) =
-            super::check_axis("swap_axes", a, r).and_then(|_| super::check_axis("swap_axes", b, r))
-        {
-            return crate::trace::apply_error(e, self.aval(), site);
-        }
-        let mut perm: Vec<usize> = (0..r).collect();
-        perm.swap(a, b);
-        apply1(Op::Transpose(perm), &[self], site)
-    }
-
-    /// Moves axis `from` to position `to`, keeping the order of the others.
-    #[track_caller]
-    pub fn moveaxis(&self, from: usize, to: usize) -> Tensor {
-        let site = CallSite::here();
-        let r = self.rank();
-        if let Err(e) = super::check_axis("moveaxis", from, r)
-            .and_then(|_| super::check_axis("moveaxis", to, r))
-        {
-            return crate::trace::apply_error(e, self.aval(), site);
-        }
-        let mut perm: Vec<usize> = (0..r).filter(|&i| i != from).collect();
-        perm.insert(to, from);
-        apply1(Op::Transpose(perm), &[self], site)
-    }
-
-    /// Reshapes to one dimension (row-major).
-    #[track_caller]
-    pub fn flatten(&self) -> Tensor {
-        let n = self.shape().numel();
-        if self.rank() == 1 {
-            return self.clone();
-        }
-        apply1(Op::Reshape(Shape::new([n])), &[self], CallSite::here())
     }
 
     /// Records a constant node explicitly (used by transformations).
@@ -949,4 +812,78 @@ pub fn vjp(
 
 fn gd_rank(t: &Tensor) -> usize {
     t.rank()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batching rule (vmap)
+// ---------------------------------------------------------------------------------------------
+
+/// The batching rule of the layout family: each op gains the leading batch axis in its
+/// parameters (broadcast dims, shape, permutation, slice bounds, axes, padding); a pad whose
+/// padding value is batched loops over the batch.
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
+    use crate::vmap::{apply_checked, shift, to_batched};
+    let b = bx.size;
+    let lead = |first: usize, rest: &[usize]| -> Vec<usize> {
+        let mut v = vec![first];
+        v.extend_from_slice(rest);
+        v
+    };
+    match op {
+        Op::BroadcastInDim { shape, dims } => {
+            let mut d = vec![0];
+            d.extend(shift(dims));
+            apply_checked(
+                Op::BroadcastInDim {
+                    shape: Shape::new(lead(b, shape.dims())),
+                    dims: d,
+                },
+                &[bx.arg(0)?],
+            )
+        }
+        Op::Reshape(shape) => apply_checked(
+            Op::Reshape(Shape::new(lead(b, shape.dims()))),
+            &[bx.arg(0)?],
+        ),
+        Op::Transpose(perm) => apply_checked(Op::Transpose(lead(0, &shift(perm))), &[bx.arg(0)?]),
+        Op::Slice {
+            start,
+            limit,
+            strides,
+        } => apply_checked(
+            Op::Slice {
+                start: lead(0, start),
+                limit: lead(b, limit),
+                strides: lead(1, strides),
+            },
+            &[bx.arg(0)?],
+        ),
+        Op::Reverse { axes } => apply_checked(Op::Reverse { axes: shift(axes) }, &[bx.arg(0)?]),
+        Op::Pad { lo, hi, interior } if !bx.is_batched(1) => {
+            let x = to_batched(bx.arg(0)?, bx.is_batched(0), b, bx.un[0].dims());
+            let mut l = vec![0];
+            l.extend_from_slice(lo);
+            let mut h = vec![0];
+            h.extend_from_slice(hi);
+            apply_checked(
+                Op::Pad {
+                    lo: l,
+                    hi: h,
+                    interior: lead(0, interior),
+                },
+                &[&x, bx.arg(1)?],
+            )
+        }
+        Op::Pad { .. } => bx.loop_over(op),
+        Op::Concatenate { axis } => {
+            let ts = bx.all_batched();
+            let refs: Vec<&Tensor> = ts.iter().collect();
+            apply_checked(Op::Concatenate { axis: axis + 1 }, &refs)
+        }
+        Op::Iota { .. } | Op::Constant(_) => Err(Error::internal(format!(
+            "vmap: {} has no operands, so none can be batched",
+            super::op_name(op)
+        ))),
+        _ => Err(super::unreachable_op(op)),
+    }
 }

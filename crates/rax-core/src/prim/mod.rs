@@ -1,13 +1,16 @@
 //! The primitive catalogue. Each family file holds, for its primitives, side by side: the
-//! shape/dtype rule, the StableHLO lowering, the interpreter kernel, the VJP, and the
-//! `Tensor` methods users call. This module only dispatches an `Op` to its family.
+//! shape/dtype rule, the StableHLO lowering, the interpreter kernel, the VJP, the batching
+//! rule, and the `Tensor` methods that apply its ops. This module only dispatches an `Op` to
+//! its family. Only primitives live here: methods that add no `Op` are in `crate::numpy`.
 //!
 //! Families: `elementwise` (unary, binary, compare, select, clamp, convert, bitcast),
 //! `layout` (broadcast, reshape, transpose, slice, concatenate, pad, reverse, iota, constant),
 //! `indexing` (dynamic slices, gather, scatter-add), `dot` (dot_general), `reduce` (reduce,
-//! argmax/argmin, cumulative), `sort` (sort, top_k), `fft`, `control` (while, cond, scan,
-//! optimization barrier).
+//! argmax/argmin, cumulative; `assoc_scan` holds the cumulative prod/max/min VJP), `sort`
+//! (sort, top_k), `fft`, `control` (while, cond, scan, optimization barrier), `call`
+//! (stop_gradient, checkpoint_name, checkpoint, custom_vjp).
 
+pub mod assoc_scan;
 pub mod call;
 pub mod control;
 pub mod dot;
@@ -27,8 +30,8 @@ use crate::shape::AVal;
 /// The primitive's name as in the catalogue (`add`, `dot_general`, `scan`, ...).
 pub fn op_name(op: &Op) -> &'static str {
     match op {
-        Op::Unary(u) => elementwise::unary_name(*u),
-        Op::Binary(b) => elementwise::binary_name(*b),
+        Op::Unary(u) => u.name(),
+        Op::Binary(b) => elementwise::binary::binary_name(*b),
         Op::Compare(_) => "compare",
         Op::Select => "select",
         Op::Clamp => "clamp",
@@ -169,6 +172,13 @@ pub fn vjp(
     dispatch!(op, vjp(op, ins, outs, cts))
 }
 
+/// The batching rule (vmap): the op's results batched along axis 0, from operands of which at
+/// least one carries the batch as its leading axis. Every family has one; an op a family does
+/// not vectorise says so there by calling [`crate::vmap::Batch::loop_over`].
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<crate::trace::Tensor>> {
+    dispatch!(op, batch(op, bx))
+}
+
 /// Checks that `axis < rank`, naming the op.
 pub fn check_axis(op: &str, axis: usize, rank: usize) -> Result<()> {
     if axis >= rank {
@@ -180,10 +190,11 @@ pub fn check_axis(op: &str, axis: usize, rank: usize) -> Result<()> {
     Ok(())
 }
 
-/// An internal error for a kernel or lowering reached with operands its rule rejects.
+/// An internal error (a rax bug) for an op a family's function was reached with but does not
+/// handle, or a kernel or lowering reached with operands its rule rejects.
 pub fn unreachable_op(op: &Op) -> crate::error::Error {
-    crate::error::Error::backend(
-        "rax",
-        format!("{} dispatched to the wrong family", op_name(op)),
-    )
+    crate::error::Error::internal(format!(
+        "{} reached a family function that does not handle it",
+        op_name(op)
+    ))
 }

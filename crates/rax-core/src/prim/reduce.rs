@@ -1,8 +1,8 @@
 //! Family `reduce`: `reduce` (sum, prod, max, min, and, or over axes), `argmax`/`argmin`
 //! (`ArgReduce`) and `cumulative` (cumsum, cumprod, cummax, cummin) — rule, lowering, kernel —
-//! plus the user methods built on them: `sum`, `mean`, `var`, `max`, `min`, `prod`, `any`,
-//! `all`, `argmax`, `argmin`, `cumsum`..., `logsumexp`, `softmax`, `log_softmax`, `one_hot`
-//! and keepdims helpers.
+//! plus their methods: `sum`, `max`, `min`, `prod`, `any`, `all`, `argmax`, `argmin`,
+//! `cumsum`.... (`mean`, `var`, keepdims forms, `logsumexp`, `softmax`, `log_softmax` and
+//! `one_hot`, built on them, are in `numpy/`.)
 //!
 //! # Numerics (how each kernel accumulates)
 //! The primitives have `lax` semantics: a reduction accumulates *in its operand dtype*. For
@@ -30,7 +30,7 @@
 //! - `argmax`/`argmin`: NaN counts as the extreme (the first NaN wins); ties give the first
 //!   index; -0.0 and +0.0 tie.
 //!
-//! The user-level helpers widen instead, like `jnp`: `mean`, `var`, `logsumexp`, `softmax` and
+//! The user-level helpers in `numpy/` widen instead, like `jnp`: `mean`, `var`, `logsumexp`, `softmax` and
 //! `log_softmax` of bf16/f16/f8 compute in f32 (upcast, reduce, cast back once), so their
 //! sums do not suffer from narrow accumulation. `sum` is the primitive (lax semantics: a bf16
 //! sum accumulates in bf16); write `x.cast(DType::F32).sum(..)` for a widened sum.
@@ -44,7 +44,7 @@ use crate::ir::{CmpDir, Op, ReduceKind};
 use crate::literal::{convert_data, Data, Literal};
 use crate::lower::{i64_array, LowerCtx, V};
 use crate::shape::{AVal, Shape};
-use crate::trace::{apply1, apply_error, Tensor};
+use crate::trace::{apply1, Tensor};
 use half::{bf16, f16};
 use num_complex::Complex32;
 
@@ -308,7 +308,7 @@ fn lower_argreduce(
     );
     outs.into_iter()
         .nth(1)
-        .ok_or_else(|| Error::backend("stablehlo", "argreduce lowering lost its index result"))
+        .ok_or_else(|| Error::internal("argreduce lowering lost its index result"))
 }
 
 /// The lowering of the reduce family.
@@ -805,13 +805,6 @@ pub fn eval(op: &Op, ins: &[&Literal]) -> Result<Vec<Literal>> {
 // Tensor API
 // ---------------------------------------------------------------------------------------------
 
-fn is_narrow(d: DType) -> bool {
-    matches!(
-        d,
-        DType::BF16 | DType::F16 | DType::F8E4M3FN | DType::F8E5M2
-    )
-}
-
 impl Tensor {
     /// A reduction recorded at a given call site (axes normalised to ascending order).
     pub(crate) fn reduce_at(&self, kind: ReduceKind, axes: &[usize], site: CallSite) -> Tensor {
@@ -868,173 +861,6 @@ impl Tensor {
     #[track_caller]
     pub fn all(&self, axes: &[usize]) -> Tensor {
         self.reduce_at(ReduceKind::And, axes, CallSite::here())
-    }
-
-    /// Re-inserts size-1 dims at the (reduced) `axes` of the original rank: the keepdims form
-    /// of a reduction's result.
-    #[track_caller]
-    pub fn keepdims(&self, axes: &[usize]) -> Tensor {
-        let site = CallSite::here();
-        let rank = self.rank() + axes.len();
-        let mut src = self.dims().into_iter();
-        let mut shape = Vec::with_capacity(rank);
-        for i in 0..rank {
-            if axes.contains(&i) {
-                shape.push(1);
-            } else if let Some(d) = src.next() {
-                shape.push(d);
-            } else {
-                return apply_error(
-                    Error::arg(
-                        "keepdims",
-                        format!("axes {axes:?} do not fit a rank-{rank} result"),
-                    ),
-                    self.aval(),
-                    site,
-                );
-            }
-        }
-        if shape == self.dims() {
-            return self.clone();
-        }
-        apply1(Op::Reshape(Shape::new(shape)), &[self], site)
-    }
-
-    /// `sum` keeping the reduced axes as size-1 dims.
-    #[track_caller]
-    pub fn sum_keepdims(&self, axes: &[usize]) -> Tensor {
-        let site = CallSite::here();
-        self.reduce_at(ReduceKind::Sum, axes, site)
-            .keepdims_at(axes, site)
-    }
-
-    /// `max` keeping the reduced axes as size-1 dims.
-    #[track_caller]
-    pub fn max_keepdims(&self, axes: &[usize]) -> Tensor {
-        let site = CallSite::here();
-        self.reduce_at(ReduceKind::Max, axes, site)
-            .keepdims_at(axes, site)
-    }
-
-    /// `min` keeping the reduced axes as size-1 dims.
-    #[track_caller]
-    pub fn min_keepdims(&self, axes: &[usize]) -> Tensor {
-        let site = CallSite::here();
-        self.reduce_at(ReduceKind::Min, axes, site)
-            .keepdims_at(axes, site)
-    }
-
-    /// `mean` keeping the reduced axes as size-1 dims.
-    #[track_caller]
-    pub fn mean_keepdims(&self, axes: &[usize]) -> Tensor {
-        let site = CallSite::here();
-        self.mean_at(axes, site).keepdims_at(axes, site)
-    }
-
-    fn keepdims_at(&self, axes: &[usize], site: CallSite) -> Tensor {
-        if self.error().is_some() {
-            return self.clone();
-        }
-        let rank = self.rank() + axes.len();
-        let mut src = self.dims().into_iter();
-        let shape: Vec<usize> = (0..rank)
-            .map(|i| {
-                if axes.contains(&i) {
-                    1
-                } else {
-                    src.next().unwrap_or(1)
-                }
-            })
-            .collect();
-        if shape == self.dims() {
-            return self.clone();
-        }
-        apply1(Op::Reshape(Shape::new(shape)), &[self], site)
-    }
-
-    fn check_inexact(&self, op: &str, real: bool, site: CallSite) -> Option<Tensor> {
-        if let Some(e) = self.error() {
-            return Some(Tensor::poison(self.aval(), e.clone()));
-        }
-        let d = self.dtype();
-        let ok = if real { d.is_float() } else { d.is_inexact() };
-        if ok {
-            return None;
-        }
-        let expected = if real {
-            "real float (cast integers first)"
-        } else {
-            "float or complex (cast integers first)"
-        };
-        Some(apply_error(
-            Error::dtype(op, d, expected),
-            self.aval(),
-            site,
-        ))
-    }
-
-    fn count(&self, axes: &[usize]) -> f64 {
-        let dims = self.dims();
-        axes.iter()
-            .map(|&a| dims.get(a).copied().unwrap_or(1) as f64)
-            .product()
-    }
-
-    fn mean_at(&self, axes: &[usize], site: CallSite) -> Tensor {
-        if let Some(e) = self.check_inexact("mean", false, site) {
-            return e;
-        }
-        let d = self.dtype();
-        let x = if is_narrow(d) {
-            apply1(Op::Convert(DType::F32), &[self], site)
-        } else {
-            self.clone()
-        };
-        let s = x.reduce_at(ReduceKind::Sum, axes, site);
-        let n = s.scalar_like(self.count(axes)).broadcast_to(&s.dims());
-        let m = apply1(Op::Binary(crate::ir::BinaryOp::Div), &[&s, &n], site);
-        if is_narrow(d) {
-            apply1(Op::Convert(d), &[&m], site)
-        } else {
-            m
-        }
-    }
-
-    /// Mean over axes. bf16/f16/f8 are summed in f32 and the mean cast back once; float or
-    /// complex only.
-    #[track_caller]
-    pub fn mean(&self, axes: &[usize]) -> Tensor {
-        self.mean_at(axes, CallSite::here())
-    }
-
-    /// Population variance over axes (two passes: the mean, then the mean squared deviation;
-    /// `|x - mean|^2` for complex, giving a real result). Narrow floats compute in f32.
-    #[track_caller]
-    pub fn var(&self, axes: &[usize]) -> Tensor {
-        let site = CallSite::here();
-        if let Some(e) = self.check_inexact("var", false, site) {
-            return e;
-        }
-        let d = self.dtype();
-        let x = if is_narrow(d) {
-            self.cast(DType::F32)
-        } else {
-            self.clone()
-        };
-        let m = x.mean_at(axes, site).keepdims_at(axes, site);
-        let dev = &x - &m;
-        let sq = if d.is_complex() {
-            let a = dev.abs();
-            &a * &a
-        } else {
-            &dev * &dev
-        };
-        let v = sq.mean_at(axes, site);
-        if is_narrow(d) {
-            v.cast(d)
-        } else {
-            v
-        }
     }
 
     /// Index of the maximum along an axis (i32; NaN counts as the maximum, first index on ties).
@@ -1102,138 +928,6 @@ impl Tensor {
     pub fn cummin(&self, axis: usize, reverse: bool) -> Tensor {
         self.cumulative(ReduceKind::Min, axis, reverse)
     }
-
-    /// `log(sum(exp(x)))` over axes, stably: shifted by the (finite) maximum, accumulated in
-    /// f32 for narrow floats, result in the input dtype. Real floats only.
-    #[track_caller]
-    pub fn logsumexp(&self, axes: &[usize]) -> Tensor {
-        let site = CallSite::here();
-        if let Some(e) = self.check_inexact("logsumexp", true, site) {
-            return e;
-        }
-        let d = self.dtype();
-        let x = if is_narrow(d) {
-            self.cast(DType::F32)
-        } else {
-            self.clone()
-        };
-        // The shift carries no gradient (as in JAX): the result does not depend on it.
-        let m = crate::autodiff::stop_gradient(&x.reduce_at(ReduceKind::Max, axes, site));
-        let zero = m.scalar_like(0.0).broadcast_to(&m.dims());
-        let m = Tensor::select(&m.is_finite(), &m, &zero);
-        let shifted = &x - &m.keepdims_at(axes, site);
-        let s = shifted.exp().reduce_at(ReduceKind::Sum, axes, site);
-        let r = &s.log() + &m;
-        if is_narrow(d) {
-            r.cast(d)
-        } else {
-            r
-        }
-    }
-
-    /// Softmax along an axis (max-shifted; f32 inside for narrow floats, result in the input
-    /// dtype). Real floats only.
-    #[track_caller]
-    pub fn softmax(&self, axis: usize) -> Tensor {
-        let site = CallSite::here();
-        if let Some(e) = self.check_inexact("softmax", true, site) {
-            return e;
-        }
-        let d = self.dtype();
-        let x = if is_narrow(d) {
-            self.cast(DType::F32)
-        } else {
-            self.clone()
-        };
-        // The shift carries no gradient (as in JAX): the result does not depend on it, and
-        // differentiating the max would only add compares, selects and saved values.
-        let m = crate::autodiff::stop_gradient(
-            &x.reduce_at(ReduceKind::Max, &[axis], site)
-                .keepdims_at(&[axis], site),
-        );
-        let e = (&x - &m).exp();
-        let s = e
-            .reduce_at(ReduceKind::Sum, &[axis], site)
-            .keepdims_at(&[axis], site);
-        let r = &e / &s;
-        if is_narrow(d) {
-            r.cast(d)
-        } else {
-            r
-        }
-    }
-
-    /// Log-softmax along an axis: `x - max - log(sum(exp(x - max)))` (f32 inside for narrow
-    /// floats, result in the input dtype). Real floats only.
-    #[track_caller]
-    pub fn log_softmax(&self, axis: usize) -> Tensor {
-        let site = CallSite::here();
-        if let Some(e) = self.check_inexact("log_softmax", true, site) {
-            return e;
-        }
-        let d = self.dtype();
-        let x = if is_narrow(d) {
-            self.cast(DType::F32)
-        } else {
-            self.clone()
-        };
-        // The shift carries no gradient (as in JAX): the result does not depend on it, and
-        // differentiating the max would only add compares, selects and saved values.
-        let m = crate::autodiff::stop_gradient(
-            &x.reduce_at(ReduceKind::Max, &[axis], site)
-                .keepdims_at(&[axis], site),
-        );
-        let shifted = &x - &m;
-        let s = shifted
-            .exp()
-            .reduce_at(ReduceKind::Sum, &[axis], site)
-            .keepdims_at(&[axis], site);
-        let r = &shifted - &s.log();
-        if is_narrow(d) {
-            r.cast(d)
-        } else {
-            r
-        }
-    }
-
-    /// One-hot encoding of integer indices: a new trailing axis of length `n`, 1 where the
-    /// index equals the position (out-of-range indices give all zeros), in `dtype`.
-    #[track_caller]
-    pub fn one_hot(&self, n: usize, dtype: DType) -> Tensor {
-        let site = CallSite::here();
-        if let Some(e) = self.error() {
-            return Tensor::poison(self.aval(), e.clone());
-        }
-        let d = self.dtype();
-        if !d.is_int() {
-            return apply_error(
-                Error::dtype("one_hot", d, "integer indices"),
-                self.aval(),
-                site,
-            );
-        }
-        let mut shape = self.dims();
-        let r = shape.len();
-        shape.push(n);
-        let iota = apply1(
-            Op::Iota {
-                aval: AVal::new(shape.clone(), d),
-                dim: r,
-            },
-            &[],
-            site,
-        );
-        let idx = apply1(
-            Op::BroadcastInDim {
-                shape: Shape::new(shape),
-                dims: (0..r).collect(),
-            },
-            &[self],
-            site,
-        );
-        let eq = apply1(Op::Compare(CmpDir::Eq), &[&idx, &iota], site);
-        apply1(Op::Convert(dtype), &[&eq], site)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1243,8 +937,9 @@ impl Tensor {
 /// The VJP rules of the reduce family: sum broadcasts back; max/min send the cotangent to the
 /// locations equal to the result, split evenly between ties (JAX's chooser rule); prod uses
 /// `g * result / x` (so an operand containing exact zeros gets non-finite cotangents there, a
-/// documented limitation); cumulative sum is a cumulative sum in the other direction; argmax /
-/// argmin and boolean reductions are not differentiable; cumulative prod/max/min have no rule.
+/// documented limitation); cumulative sum is a cumulative sum in the other direction;
+/// cumulative prod/max/min pull back through JAX's associative scan (`assoc_scan`); argmax /
+/// argmin and boolean reductions are not differentiable.
 pub fn vjp(
     op: &Op,
     ins: &[Tensor],
@@ -1278,18 +973,48 @@ pub fn vjp(
             reverse,
         } => match kind {
             ReduceKind::Sum => Some(g.cumsum(*axis, !*reverse)),
-            _ => {
-                return Err(Error::Transform {
-                    transform: "grad".into(),
-                    op: super::op_name(op).into(),
-                    msg: format!(
-                        "no VJP rule for cumulative {kind:?} yet (cumulative sum has one)"
-                    ),
-                    site: None,
-                })
-            }
+            ReduceKind::Prod | ReduceKind::Max | ReduceKind::Min => Some(
+                super::assoc_scan::cumulative_vjp(*kind, *axis, *reverse, x, g)?,
+            ),
+            ReduceKind::And | ReduceKind::Or => None,
         },
         _ => return Err(super::unreachable_op(op)),
     };
     Ok(vec![r])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batching rule (vmap)
+// ---------------------------------------------------------------------------------------------
+
+/// The batching rule of the reduce family: the reduced axes shift past the batch axis.
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
+    use crate::vmap::{apply_checked, shift};
+    let x = bx.arg(0)?;
+    let op = match op {
+        Op::Reduce { kind, axes } => Op::Reduce {
+            kind: *kind,
+            axes: shift(axes),
+        },
+        Op::ArgReduce {
+            is_max,
+            axis,
+            index_dtype,
+        } => Op::ArgReduce {
+            is_max: *is_max,
+            axis: axis + 1,
+            index_dtype: *index_dtype,
+        },
+        Op::Cumulative {
+            kind,
+            axis,
+            reverse,
+        } => Op::Cumulative {
+            kind: *kind,
+            axis: axis + 1,
+            reverse: *reverse,
+        },
+        _ => return Err(super::unreachable_op(op)),
+    };
+    apply_checked(op, &[x])
 }

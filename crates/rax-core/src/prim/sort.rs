@@ -27,7 +27,7 @@ use crate::ir::{CmpDir, Op};
 use crate::literal::{Data, Literal};
 use crate::lower::{LowerCtx, V};
 use crate::shape::AVal;
-use crate::trace::{apply, apply_error, Tensor};
+use crate::trace::{apply, Tensor};
 use std::cmp::Ordering;
 
 // ---------------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ fn lower_sort(
         for i in 0..num_keys {
             let (l, r) = match (a.get(2 * i), a.get(2 * i + 1)) {
                 (Some(l), Some(r)) => (l, r),
-                _ => return Err(Error::backend("stablehlo", "sort comparator arity")),
+                _ => return Err(Error::internal("sort lowering: comparator arity")),
             };
             let lp = key_parts(cx, l);
             let rp = key_parts(cx, r);
@@ -213,7 +213,7 @@ fn lower_sort(
         let dir = if descending { CmpDir::Gt } else { CmpDir::Lt };
         let (ll, lr, lty) = parts
             .pop()
-            .ok_or_else(|| Error::backend("stablehlo", "sort without keys"))?;
+            .ok_or_else(|| Error::internal("sort lowering: no keys"))?;
         let mut acc = compare(cx, dir, &ll, &lr, lty);
         while let Some((l, r, ty)) = parts.pop() {
             let lt = compare(cx, dir, &l, &r, ty);
@@ -475,39 +475,6 @@ impl Tensor {
         )
     }
 
-    /// The i32 indices that sort along `axis` (stable: equal keys keep their input order, also
-    /// when descending). A sort of `(self, iota)` keyed by `self`.
-    #[track_caller]
-    pub fn argsort(&self, axis: usize, descending: bool) -> Tensor {
-        let site = CallSite::here();
-        let aval = self.aval();
-        if self.error().is_none() && (aval.rank() == 0 || axis >= aval.rank()) {
-            return apply_error(
-                Error::arg(
-                    "sort",
-                    format!("argsort axis {axis} is out of range for {aval}"),
-                ),
-                aval.with_dtype(DType::I32),
-                site,
-            );
-        }
-        let iota = crate::trace::apply1(
-            Op::Iota {
-                aval: aval.with_dtype(DType::I32),
-                dim: axis,
-            },
-            &[],
-            site,
-        );
-        let op = Op::Sort {
-            axis,
-            descending,
-            num_keys: 1,
-        };
-        let mut v = apply(op, &[self, &iota], site);
-        v.swap_remove(1)
-    }
-
     /// The `k` largest elements along the last axis (XLA's total order: +NaN largest) and their
     /// i32 indices; ties are taken lower index first.
     #[track_caller]
@@ -578,6 +545,36 @@ pub fn vjp(
             let picked = Tensor::select(&sel, &gb, &crate::autodiff::zeros_like(&gb));
             Ok(vec![Some(crate::autodiff::reduce_sum(&picked, &[r - 1]))])
         }
+        _ => Err(super::unreachable_op(op)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batching rule (vmap)
+// ---------------------------------------------------------------------------------------------
+
+/// The batching rule of the sort family: sort shifts its axis past the batch axis (every
+/// operand batched); top_k works on the last axis, so it applies as is.
+pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
+    use crate::vmap::apply_checked;
+    match op {
+        Op::Sort {
+            axis,
+            descending,
+            num_keys,
+        } => {
+            let ts = bx.all_batched();
+            let refs: Vec<&Tensor> = ts.iter().collect();
+            apply_checked(
+                Op::Sort {
+                    axis: axis + 1,
+                    descending: *descending,
+                    num_keys: *num_keys,
+                },
+                &refs,
+            )
+        }
+        Op::TopK { .. } => apply_checked(op.clone(), &[bx.arg(0)?]),
         _ => Err(super::unreachable_op(op)),
     }
 }

@@ -1,0 +1,487 @@
+//! Elementwise binary primitives (`add` ... `shift_right_arithmetic`, `complex`): names and
+//! StableHLO ops, the typing rule (equal shapes and dtypes), the interpreter kernels (XLA CPU's
+//! integer edge cases and denormal flushing), the VJPs and the `Tensor` methods (numpy
+//! broadcasting, no promotion).
+//!
+//! Depends on `ir`, `literal`, `trace`, `float` (denormal flush) and the family's helpers.
+
+use super::float::Real;
+use super::{broadcast_pair, replace_zero, same_dtype, same_shape};
+use crate::dtype::DType;
+use crate::error::{CallSite, Error, Result};
+use crate::ir::{BinaryOp, Op};
+use crate::literal::{convert_data, Data, Literal};
+use crate::shape::AVal;
+use crate::trace::{apply1, Tensor};
+use num_complex::Complex32;
+
+/// Catalogue name of a binary op.
+pub fn binary_name(b: BinaryOp) -> &'static str {
+    use BinaryOp::*;
+    match b {
+        Add => "add",
+        Sub => "sub",
+        Mul => "mul",
+        Div => "div",
+        Rem => "rem",
+        Pow => "pow",
+        Max => "max",
+        Min => "min",
+        Atan2 => "atan2",
+        And => "and",
+        Or => "or",
+        Xor => "xor",
+        ShiftLeft => "shift_left",
+        ShiftRightLogical => "shift_right_logical",
+        ShiftRightArithmetic => "shift_right_arithmetic",
+        Complex => "complex",
+    }
+}
+
+/// The StableHLO op of a binary primitive.
+pub fn binary_mlir(b: BinaryOp) -> &'static str {
+    use BinaryOp::*;
+    match b {
+        Add => "stablehlo.add",
+        Sub => "stablehlo.subtract",
+        Mul => "stablehlo.multiply",
+        Div => "stablehlo.divide",
+        Rem => "stablehlo.remainder",
+        Pow => "stablehlo.power",
+        Max => "stablehlo.maximum",
+        Min => "stablehlo.minimum",
+        Atan2 => "stablehlo.atan2",
+        And => "stablehlo.and",
+        Or => "stablehlo.or",
+        Xor => "stablehlo.xor",
+        ShiftLeft => "stablehlo.shift_left",
+        ShiftRightLogical => "stablehlo.shift_right_logical",
+        ShiftRightArithmetic => "stablehlo.shift_right_arithmetic",
+        Complex => "stablehlo.complex",
+    }
+}
+
+/// The typing rule of a binary primitive.
+pub fn binary_rule(bop: BinaryOp, a: &AVal, b: &AVal) -> Result<AVal> {
+    use BinaryOp::*;
+    let name = binary_name(bop);
+    same_dtype(name, a, b)?;
+    same_shape(name, a, b)?;
+    let d = a.dtype;
+    let (ok, expected) = match bop {
+        Add | Sub | Mul | Div => (d.is_int() || d.is_inexact(), "integer, float or complex"),
+        // XLA has no complex remainder (the CPU plugins crash compiling one; JAX refuses it).
+        Rem => (d.is_int() || d.is_float(), "integer or real float"),
+        Pow => (d.is_inexact(), "float or complex"),
+        Max | Min => (!d.is_complex(), "bool, integer or real float"),
+        Atan2 => (d.is_float(), "real float"),
+        And | Or | Xor => (d.is_bool() || d.is_int(), "bool or integer"),
+        ShiftLeft | ShiftRightLogical | ShiftRightArithmetic => (d.is_int(), "integer"),
+        Complex => (d == DType::F32, "f32 (real and imaginary parts of a c64)"),
+    };
+    if !ok {
+        return Err(Error::dtype(name, d, expected));
+    }
+    Ok(if bop == Complex {
+        a.with_dtype(DType::C64)
+    } else {
+        a.clone()
+    })
+}
+
+fn int_bits(d: DType) -> u32 {
+    d.bits() as u32
+}
+
+fn binary_int(b: BinaryOp, x: i64, y: i64, d: DType) -> i64 {
+    use BinaryOp::*;
+    let bits = int_bits(d);
+    let unsigned = d.is_unsigned_int();
+    let mask: u64 = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    let ux = (x as u64) & mask;
+    let uy = (y as u64) & mask;
+    match b {
+        Add => x.wrapping_add(y),
+        Sub => x.wrapping_sub(y),
+        Mul => x.wrapping_mul(y),
+        // XLA: x / 0 = -1 (all ones), x % 0 = x; MIN / -1 = MIN, MIN % -1 = 0 (wrapping).
+        Div => {
+            if y == 0 {
+                -1
+            } else if unsigned {
+                (ux / uy) as i64
+            } else {
+                x.wrapping_div(y)
+            }
+        }
+        Rem => {
+            if y == 0 {
+                x
+            } else if unsigned {
+                (ux % uy) as i64
+            } else {
+                x.wrapping_rem(y)
+            }
+        }
+        Max => {
+            if unsigned {
+                ux.max(uy) as i64
+            } else {
+                x.max(y)
+            }
+        }
+        Min => {
+            if unsigned {
+                ux.min(uy) as i64
+            } else {
+                x.min(y)
+            }
+        }
+        And => x & y,
+        Or => x | y,
+        Xor => x ^ y,
+        ShiftLeft => {
+            if uy >= bits as u64 {
+                0
+            } else {
+                (ux << uy) as i64
+            }
+        }
+        ShiftRightLogical => {
+            if uy >= bits as u64 {
+                0
+            } else {
+                (ux >> uy) as i64
+            }
+        }
+        ShiftRightArithmetic => {
+            // Sign-extend from `bits`, shift (saturating the count), then wrap back.
+            let sx = if unsigned && bits < 64 {
+                ((ux << (64 - bits)) as i64) >> (64 - bits)
+            } else {
+                x
+            };
+            let s = if uy >= bits as u64 {
+                bits as u64 - 1
+            } else {
+                uy
+            };
+            sx >> s
+        }
+        Pow | Atan2 | Complex => 0,
+    }
+}
+
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == b {
+        // max(-0, +0) = +0 as XLA does.
+        if a.is_sign_negative() {
+            b
+        } else {
+            a
+        }
+    } else {
+        a.max(b)
+    }
+}
+
+fn nan_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == b {
+        if a.is_sign_negative() {
+            a
+        } else {
+            b
+        }
+    } else {
+        a.min(b)
+    }
+}
+
+/// max/min select one operand: the comparison sees denormals as zero (DAZ) but the
+/// selected operand keeps its bits, as XLA's compare-and-select does (found by the fuzzer:
+/// `max(d, d)` of a subnormal `d` is `d` on both CPU plugins, not 0).
+fn select_max_min(b: BinaryOp, x: f64, y: f64, fx: f64, fy: f64) -> f64 {
+    if x.is_nan() || y.is_nan() {
+        return f64::NAN;
+    }
+    let pick_x = if fx == fy {
+        // max(-0, +0) = +0 and min(-0, +0) = -0, as XLA does.
+        match b {
+            BinaryOp::Max => !fx.is_sign_negative() || fy.is_sign_negative(),
+            _ => fx.is_sign_negative() || !fy.is_sign_negative(),
+        }
+    } else {
+        match b {
+            BinaryOp::Max => fx > fy,
+            _ => fx < fy,
+        }
+    };
+    if pick_x {
+        x
+    } else {
+        y
+    }
+}
+
+fn binary_f64(b: BinaryOp, x: f64, y: f64) -> f64 {
+    use BinaryOp::*;
+    if matches!(b, Max | Min) {
+        return select_max_min(b, x, y, Real::ftz(x), Real::ftz(y));
+    }
+    let (x, y) = (Real::ftz(x), Real::ftz(y));
+    Real::ftz(match b {
+        Add => x + y,
+        Sub => x - y,
+        Mul => x * y,
+        Div => x / y,
+        Rem => x % y,
+        Pow => x.powf(y),
+        Max => nan_max(x, y),
+        Min => nan_min(x, y),
+        Atan2 => x.atan2(y),
+        _ => f64::NAN,
+    })
+}
+
+fn binary_f32(b: BinaryOp, x: f32, y: f32) -> f32 {
+    use BinaryOp::*;
+    if matches!(b, Max | Min) {
+        let (fx, fy) = (Real::ftz(x) as f64, Real::ftz(y) as f64);
+        return select_max_min(b, x as f64, y as f64, fx, fy) as f32;
+    }
+    let (x, y) = (Real::ftz(x), Real::ftz(y));
+    Real::ftz(match b {
+        Add => x + y,
+        Sub => x - y,
+        Mul => x * y,
+        Div => x / y,
+        Rem => x % y,
+        Pow => x.powf(y),
+        Max | Min => binary_f64(b, x as f64, y as f64) as f32,
+        Atan2 => x.atan2(y),
+        _ => f32::NAN,
+    })
+}
+
+fn binary_c64(b: BinaryOp, x: Complex32, y: Complex32) -> Complex32 {
+    use BinaryOp::*;
+    match b {
+        Add => x + y,
+        Sub => x - y,
+        Mul => x * y,
+        Div => x / y,
+        Pow => {
+            if x == Complex32::new(0.0, 0.0) {
+                if y == Complex32::new(0.0, 0.0) {
+                    Complex32::new(1.0, 0.0)
+                } else {
+                    Complex32::new(0.0, 0.0)
+                }
+            } else {
+                x.powc(y)
+            }
+        }
+        _ => Complex32::new(f32::NAN, f32::NAN),
+    }
+}
+
+pub(super) fn to_i64s(d: &Data) -> Option<Vec<i64>> {
+    Some(match d {
+        Data::Bool(v) => v.iter().map(|&x| x as i64).collect(),
+        Data::I8(v) => v.iter().map(|&x| x as i64).collect(),
+        Data::I32(v) => v.iter().map(|&x| x as i64).collect(),
+        Data::I64(v) => v.clone(),
+        Data::U8(v) => v.iter().map(|&x| x as i64).collect(),
+        Data::U32(v) => v.iter().map(|&x| x as i64).collect(),
+        _ => return None,
+    })
+}
+
+/// The interpreter kernel of a binary primitive.
+pub fn eval_binary(b: BinaryOp, x: &Literal, y: &Literal) -> Result<Literal> {
+    let dt = x.dtype();
+    let name = binary_name(b);
+    let out = match (x.data(), y.data()) {
+        (Data::F32(a), Data::F32(c)) if b == BinaryOp::Complex => Data::C64(
+            a.iter()
+                .zip(c)
+                .map(|(&r, &i)| Complex32::new(r, i))
+                .collect(),
+        ),
+        (Data::F32(a), Data::F32(c)) => Data::F32(
+            a.iter()
+                .zip(c)
+                .map(|(&p, &q)| binary_f32(b, p, q))
+                .collect(),
+        ),
+        (Data::F64(a), Data::F64(c)) => Data::F64(
+            a.iter()
+                .zip(c)
+                .map(|(&p, &q)| binary_f64(b, p, q))
+                .collect(),
+        ),
+        (Data::C64(a), Data::C64(c)) => Data::C64(
+            a.iter()
+                .zip(c)
+                .map(|(&p, &q)| binary_c64(b, p, q))
+                .collect(),
+        ),
+        (Data::F16(_) | Data::BF16(_) | Data::F8E4M3FN(_) | Data::F8E5M2(_), _) => {
+            // Computed in f32 and rounded once, as XLA's CPU backend does for narrow floats.
+            let (Data::F32(a), Data::F32(c)) = (
+                convert_data(x.data(), DType::F32),
+                convert_data(y.data(), DType::F32),
+            ) else {
+                return Err(Error::dtype(name, dt, "float"));
+            };
+            convert_data(
+                &Data::F32(
+                    a.iter()
+                        .zip(&c)
+                        .map(|(&p, &q)| binary_f32(b, p, q))
+                        .collect(),
+                ),
+                dt,
+            )
+        }
+        (Data::Bool(a), Data::Bool(c)) => Data::Bool(
+            a.iter()
+                .zip(c)
+                .map(|(&p, &q)| match b {
+                    BinaryOp::And | BinaryOp::Min => p & q,
+                    BinaryOp::Or | BinaryOp::Max => p | q,
+                    BinaryOp::Xor => p ^ q,
+                    _ => false,
+                })
+                .collect(),
+        ),
+        (dx, dy) => {
+            let (Some(a), Some(c)) = (to_i64s(dx), to_i64s(dy)) else {
+                return Err(Error::dtype(name, dt, "numeric"));
+            };
+            let r: Vec<i64> = a
+                .iter()
+                .zip(&c)
+                .map(|(&p, &q)| binary_int(b, p, q, dt))
+                .collect();
+            convert_data(&Data::I64(r), dt)
+        }
+    };
+    Literal::new(x.shape().clone(), out)
+}
+
+#[track_caller]
+fn binary_op(b: BinaryOp, x: &Tensor, y: &Tensor) -> Tensor {
+    let site = CallSite::here();
+    match broadcast_pair(binary_name(b), x, y) {
+        Ok((x, y)) => apply1(Op::Binary(b), &[&x, &y], site),
+        Err(e) => crate::trace::apply_error(e, x.aval(), site),
+    }
+}
+
+macro_rules! binary_methods {
+    ($($(#[$m:meta])* $name:ident => $op:ident),* $(,)?) => {
+        impl Tensor {
+            $(
+                $(#[$m])*
+                #[track_caller]
+                pub fn $name(&self, other: &Tensor) -> Tensor {
+                    binary_op(BinaryOp::$op, self, other)
+                }
+            )*
+        }
+    };
+}
+
+binary_methods! {
+    /// Elementwise sum (numpy broadcasting, no dtype promotion).
+    add => Add,
+    /// Elementwise difference.
+    sub => Sub,
+    /// Elementwise product.
+    mul => Mul,
+    /// Elementwise quotient (integers truncate toward zero).
+    div => Div,
+    /// Remainder with the sign of the dividend (C fmod).
+    rem => Rem,
+    /// x^y.
+    pow => Pow,
+    /// Elementwise maximum (NaN-propagating).
+    maximum => Max,
+    /// Elementwise minimum (NaN-propagating).
+    minimum => Min,
+    /// atan2(self, other).
+    atan2 => Atan2,
+    /// Logical/bitwise and.
+    and => And,
+    /// Logical/bitwise or.
+    or => Or,
+    /// Logical/bitwise xor.
+    xor => Xor,
+    /// Shift left (counts >= bit width give 0).
+    shift_left => ShiftLeft,
+    /// Logical shift right.
+    shift_right_logical => ShiftRightLogical,
+    /// Arithmetic shift right.
+    shift_right_arithmetic => ShiftRightArithmetic,
+}
+
+/// `select(x == z, 1, 0) / select(y == z, 2, 1)`: JAX's tie-splitting mask for max/min.
+fn balanced_eq(x: &Tensor, z: &Tensor, y: &Tensor) -> Tensor {
+    let num = Tensor::select(&x.eq(z), &z.scalar_like(1.0), &z.scalar_like(0.0));
+    let den = Tensor::select(&y.eq(z), &z.scalar_like(2.0), &z.scalar_like(1.0));
+    num / den
+}
+
+/// The VJP of a binary primitive.
+pub fn binary_vjp(
+    b: BinaryOp,
+    x: &Tensor,
+    y: &Tensor,
+    z: &Tensor,
+    g: &Tensor,
+) -> Vec<Option<Tensor>> {
+    use BinaryOp::*;
+    match b {
+        Add => vec![Some(g.clone()), Some(g.clone())],
+        Sub => vec![Some(g.clone()), Some(g.neg())],
+        Mul => vec![Some(g * y), Some(g * x)],
+        Div => vec![Some(g / y), Some((g.neg() * x) / (y * y))],
+        Rem => {
+            let q = x / y;
+            let trunc = q.sign() * q.abs().floor();
+            vec![Some(g.clone()), Some(g.neg() * trunc)]
+        }
+        Pow => {
+            let zero = crate::autodiff::zeros_like(y);
+            let jac_x = Tensor::select(&y.eq(&zero), &zero, &(replace_zero(y) * x.pow(&(y - 1.0))));
+            vec![Some(g * jac_x), Some(g * (replace_zero(x).log() * z))]
+        }
+        Max | Min => vec![
+            Some(g * balanced_eq(x, z, y)),
+            Some(g * balanced_eq(y, z, x)),
+        ],
+        Atan2 => {
+            let d = x * x + y * y;
+            vec![Some(g * y / &d), Some(g.neg() * x / &d)]
+        }
+        Complex => vec![Some(g.real()), Some(g.imag().neg())],
+        And | Or | Xor | ShiftLeft | ShiftRightLogical | ShiftRightArithmetic => vec![None, None],
+    }
+}
+
+impl Tensor {
+    /// A complex tensor from real and imaginary f32 parts.
+    #[track_caller]
+    pub fn complex(re: &Tensor, im: &Tensor) -> Tensor {
+        binary_op(BinaryOp::Complex, re, im)
+    }
+}
