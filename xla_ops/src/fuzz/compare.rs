@@ -371,7 +371,7 @@ fn disagreement(
     let small = shrink(prog, counts, pool_index);
     let opv: Vec<String> = ops
         .iter()
-        .map(|l| format!("{} {:?}", l.aval(), l.to_f64_vec()))
+        .map(|l| format!("{} {}", l.aval(), super::gen::values(l)))
         .collect();
     format!(
         "{backend}: step {s} {step:?} disagrees with the interpreter: {m} \
