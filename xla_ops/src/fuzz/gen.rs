@@ -750,7 +750,10 @@ impl Program {
 pub fn values(l: &Literal) -> String {
     match l.data() {
         rax_core::Data::C64(v) => {
-            let p: Vec<String> = v.iter().map(|z| format!("({:?}, {:?})", z.re, z.im)).collect();
+            let p: Vec<String> = v
+                .iter()
+                .map(|z| format!("({:?}, {:?})", z.re, z.im))
+                .collect();
             format!("[{}]", p.join(", "))
         }
         _ => format!("{:?}", l.to_f64_vec()),
