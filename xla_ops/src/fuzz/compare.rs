@@ -296,6 +296,7 @@ fn explain_complex(
         }
         return None;
     }
+    why.sort_unstable();
     why.dedup();
     Some(why.join("; "))
 }
