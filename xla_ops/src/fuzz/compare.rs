@@ -175,57 +175,29 @@ fn explain(
     if let Some(why) = explain_subnormal(step, operands, want, got) {
         return Some(why);
     }
-    if want.dtype() == DType::C64 {
-        // A complex operand with an infinite or NaN part: XLA's complex arithmetic follows no
-        // C99 Annex G convention (inf * finite may give NaN parts), num-complex's neither
-        // in the same way; only elements that are non-finite on both sides are excused.
-        let nonfinite_op = operands
-            .iter()
-            .any(|l| parts(l).iter().any(|x| !x.is_finite()));
-        let (wp, gp) = (parts(want), parts(got));
-        let ok = nonfinite_op
-            && wp.chunks(2).zip(gp.chunks(2)).all(|(a, b)| {
-                let nf = |c: &[f64]| c.iter().any(|x| !x.is_finite());
-                let m = (a[0] * a[0] + a[1] * a[1]).sqrt();
-                let close = |x: f64, y: f64| {
-                    same_value(x, y, DType::F32) || (x - y).abs() <= 4.0 * ulp(DType::F32, m)
-                };
-                (close(a[0], b[0]) && close(a[1], b[1])) || (nf(a) && nf(b))
-            });
-        if ok {
-            return Some(
-                "complex operand with a non-finite part: inf/NaN conventions differ".into(),
-            );
-        }
+    if let Some(why) = explain_subnormal_c64(step, operands, want, got) {
+        return Some(why);
     }
-    if let (Step::Binary(rax_core::ir::BinaryOp::Pow, ..), [x, y]) = (step, operands) {
+    if let Some(why) = explain_complex(step, operands, want, got) {
+        return Some(why);
+    }
+    if let Some((x, y)) = pow_operands(step, operands).filter(|_| want.dtype() != DType::C64) {
+        let (x, y) = (&x, &y);
         // XLA computes pow as exp(y * log|x|): the log's rounding error is multiplied by
         // |y log|x||, so the result is good to (1 + |y log|x||) x 4 ulps, not 4 ulps.
-        // For c64 (parts interleaved) the same bound with |y| (|log|x|| + pi) and the
-        // element's magnitude.
         let d = want.dtype();
         let (xp, yp, wp, gp) = (parts(x), parts(y), parts(want), parts(got));
-        let w = if d == DType::C64 { 2 } else { 1 };
-        let mag = |v: &[f64], i: usize| {
-            v[i * w..(i + 1) * w]
-                .iter()
-                .map(|t| t * t)
-                .sum::<f64>()
-                .sqrt()
-        };
         let ok = d.is_inexact()
-            && (0..wp.len()).all(|j| {
-                let i = j / w;
-                let k = 1.0
-                    + mag(&yp, i)
-                        * (mag(&xp, i).ln().abs()
-                            + if w == 2 { std::f64::consts::PI } else { 0.0 });
-                let scale = ulp(d, mag(&wp, i));
-                same_value(wp[j], gp[j], d) || (wp[j] - gp[j]).abs() <= 4.0 * k * scale
+            && (0..wp.len()).all(|i| {
+                let k = 1.0 + (yp[i] * xp[i].abs().ln()).abs();
+                same_value(wp[i], gp[i], d) || (wp[i] - gp[i]).abs() <= 4.0 * k * ulp(d, wp[i])
             });
         if ok {
             return Some("pow within (1 + |y log|x||) x 4 ulps (XLA's exp(y log x))".into());
         }
+    }
+    if let Some(why) = explain_log1p_f16(step, operands, backend, want, got) {
+        return Some(why);
     }
     if let Step::Binary(rax_core::ir::BinaryOp::Div, a, b) = step {
         let x = operands.first()?;
@@ -242,6 +214,124 @@ fn explain(
         }
     }
     None
+}
+
+/// The (base, exponent) values of a pow step, both shaped like the result: a `Scalar` step's
+/// constant becomes a full literal of the operand's type.
+fn pow_operands(step: &Step, operands: &[&Literal]) -> Option<(Literal, Literal)> {
+    use rax_core::ir::BinaryOp::Pow;
+    match (step, operands) {
+        (Step::Binary(Pow, ..), [x, y]) if x.numel() == y.numel() => {
+            Some(((*x).clone(), (*y).clone()))
+        }
+        (Step::Scalar(Pow, _, v, left), [x]) => {
+            let c = Literal::full(&x.aval(), *v);
+            Some(if *left {
+                (c, (*x).clone())
+            } else {
+                ((*x).clone(), c)
+            })
+        }
+        _ => None,
+    }
+}
+
+/// See `explain`: per element, c64 values that are close, non-finite on both sides of an
+/// overflow-prone step, pow within its bound, or pow of an out-of-range exponent.
+fn explain_complex(
+    step: &Step,
+    operands: &[&Literal],
+    want: &Literal,
+    got: &Literal,
+) -> Option<String> {
+    if want.dtype() != DType::C64 {
+        return None;
+    }
+    let scalar_nonfinite = matches!(step, Step::Scalar(_, _, v, _) if !v.is_finite());
+    let extreme = scalar_nonfinite
+        || operands.iter().any(|l| {
+            parts(l)
+                .iter()
+                .any(|x| !x.is_finite() || x.abs() > (f32::MAX as f64).sqrt())
+        });
+    let pow = pow_operands(step, operands).filter(|(x, _)| x.dtype() == DType::C64);
+    let pw = pow.as_ref().map(|(x, y)| (parts(x), parts(y)));
+    let (wp, gp) = (parts(want), parts(got));
+    let mut why: Vec<&str> = Vec::new();
+    for (i, (a, b)) in wp.chunks(2).zip(gp.chunks(2)).enumerate() {
+        let m = a[0].hypot(a[1]);
+        let within = |ulps: f64| {
+            (0..2).all(|p| {
+                same_value(a[p], b[p], DType::F32)
+                    || (a[p] - b[p]).abs() <= ulps * ulp(DType::F32, m)
+            })
+        };
+        if within(4.0) {
+            continue;
+        }
+        let nf = |c: &[f64]| c.iter().any(|x| !x.is_finite());
+        if extreme && nf(a) && nf(b) {
+            why.push("c64 element non-finite on both sides (inf/NaN conventions of overflow)");
+            continue;
+        }
+        if let Some((xp, yp)) = &pw {
+            let (xr, xi, yr, yi) = (xp[2 * i], xp[2 * i + 1], yp[2 * i], yp[2 * i + 1]);
+            let (lr, li) = (xr.hypot(xi).ln(), xi.atan2(xr));
+            let k = 1.0 + yr.hypot(yi) * (lr.abs() + std::f64::consts::PI);
+            if within(4.0 * k) {
+                why.push("c64 pow within (1 + |y| (|log|x|| + pi)) x 4 ulps");
+                continue;
+            }
+            let (tr, ti) = (yr * lr - yi * li, yr * li + yi * lr);
+            let out_of_range = |t: f64| !t.is_finite() || t.abs() > f32::MAX as f64;
+            let x_nonzero = xr != 0.0 || xi != 0.0;
+            if x_nonzero
+                && (out_of_range(tr) || out_of_range(ti))
+                && nf(b)
+                && b.iter().any(|x| x.is_nan())
+            {
+                why.push("c64 pow of an exponent y log x beyond f32: XLA's e^re cis(im) gives NaN, C99 cexp a zero or an infinity");
+                continue;
+            }
+        }
+        return None;
+    }
+    why.sort_unstable();
+    why.dedup();
+    Some(why.join("; "))
+}
+
+/// See `explain`: API 0.81's f16/bf16 log1p as log of the rounded 1 + x.
+fn explain_log1p_f16(
+    step: &Step,
+    operands: &[&Literal],
+    backend: &str,
+    want: &Literal,
+    got: &Literal,
+) -> Option<String> {
+    let d = want.dtype();
+    if !matches!(step, Step::Unary(rax_core::ir::UnaryOp::Log1p, _))
+        || !matches!(d, DType::F16 | DType::BF16)
+        || !backend.contains("API 0.81")
+    {
+        return None;
+    }
+    let x = operands.first()?.to_f64_vec();
+    let round = |v: Vec<f64>| {
+        Literal::from_f64s(want.shape().clone(), d, &v)
+            .ok()
+            .map(|l| l.to_f64_vec())
+    };
+    let one_plus = round(x.iter().map(|v| 1.0 + v).collect())?;
+    let naive = round(one_plus.iter().map(|v| v.ln()).collect())?;
+    let (wv, gv) = (want.to_f64_vec(), got.to_f64_vec());
+    let ok = (0..wv.len()).all(|i| {
+        let (a, b) = (wv[i], gv[i]);
+        (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= ulp(d, a) || b == naive[i]
+    });
+    ok.then(|| {
+        "API 0.81 computes f16/bf16 log1p as log(1 + x) with 1 + x rounded to the dtype".into()
+    })
 }
 
 fn is_subnormal_in(x: f64, d: DType) -> bool {
@@ -280,6 +370,63 @@ fn flushed(l: &Literal) -> Option<Literal> {
         })
         .collect();
     Literal::from_f64s(l.shape().clone(), d, &v).ok()
+}
+
+/// A c64 literal with every subnormal part replaced by a zero of its sign (DAZ).
+fn flushed_c64(l: &Literal) -> Option<Literal> {
+    let rax_core::Data::C64(v) = l.data() else {
+        return None;
+    };
+    let f = |x: f32| {
+        if is_subnormal_in(x as f64, DType::F32) {
+            0.0f32.copysign(x)
+        } else {
+            x
+        }
+    };
+    let mut v = v.clone();
+    for z in &mut v {
+        z.re = f(z.re);
+        z.im = f(z.im);
+    }
+    Literal::new(l.shape().clone(), rax_core::Data::C64(v)).ok()
+}
+
+/// See `explain`: a c64 step with subnormal operand parts, XLA's value being the
+/// interpreter's on the DAZ-flushed operands (element by element: each agrees with one).
+fn explain_subnormal_c64(
+    step: &Step,
+    operands: &[&Literal],
+    want: &Literal,
+    got: &Literal,
+) -> Option<String> {
+    let has_sub = |l: &Literal| {
+        l.dtype() == DType::C64 && parts(l).iter().any(|&x| is_subnormal_in(x, DType::F32))
+    };
+    if want.dtype() != DType::C64 || !operands.iter().any(|l| has_sub(l)) {
+        return None;
+    }
+    let fl: Vec<Literal> = operands
+        .iter()
+        .map(|l| flushed_c64(l).unwrap_or_else(|| (*l).clone()))
+        .collect();
+    let refs: Vec<&Literal> = fl.iter().collect();
+    let p = alone(step, &refs);
+    let rerun = Interpreter.run(&p.trace().ok()?, &p.inputs).ok()?;
+    let w2 = parts(rerun.iter().find(|l| l.aval() == want.aval())?);
+    let (wp, gp) = (parts(want), parts(got));
+    let close = |a: &[f64], b: &[f64]| {
+        let m = a[0].hypot(a[1]);
+        (0..2).all(|k| {
+            same_value(a[k], b[k], DType::F32) || (a[k] - b[k]).abs() <= 4.0 * ulp(DType::F32, m)
+        })
+    };
+    let ok = wp
+        .chunks(2)
+        .zip(gp.chunks(2))
+        .zip(w2.chunks(2))
+        .all(|((a, b), f)| close(a, b) || close(f, b));
+    ok.then(|| "c64 subnormal operand parts: XLA CPU flushes them (DAZ), its value is the interpreter's on the flushed operands".into())
 }
 
 fn same_value(a: f64, b: f64, d: DType) -> bool {
@@ -356,6 +503,36 @@ fn explain_subnormal(
     ok.then(|| "subnormal operand: XLA CPU flushes subnormals (FTZ/DAZ) beyond what the interpreter emulates".into())
 }
 
+/// A documented plugin failure on a valid program, if this is one:
+/// - XLA (both plugins, API 0.81 and 0.115) rejects its own simplification of a chain of two
+///   width-changing bitcast-converts (`bitcast_convert(bitcast_convert(x))`, each adding or
+///   removing a trailing dimension): the simplifier rewrites the chain into HLO whose
+///   verifier then fails ("Expected instruction to have shape equal to s8[1,1,5,8], actual
+///   shape is s8[1,1,5,4,2] ... Failed after simplification"): the HLO handed to it verified,
+///   the pass broke it. The program must hold such a chain (a `Bitcast` of a `Bitcast`
+///   result), and the error must be that verifier failure.
+fn explain_failure(prog: &Program, counts: &[usize], err: &str) -> Option<String> {
+    let verifier = err.contains("hlo verifier")
+        && err.contains("bitcast-convert")
+        && err.contains("Failed after simplification");
+    if !verifier {
+        return None;
+    }
+    let producers = prog.producers(counts);
+    let chained = prog.steps.iter().any(|s| match s {
+        Step::Bitcast(x, _) => matches!(
+            producers.get(*x).copied().flatten().map(|k| &prog.steps[k]),
+            Some(Step::Bitcast(..))
+        ),
+        _ => false,
+    });
+    chained.then(|| {
+        "XLA's simplifier turns a chain of width-changing bitcast-converts into HLO its own \
+         verifier rejects"
+            .into()
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn disagreement(
     prog: &Program,
@@ -371,7 +548,7 @@ fn disagreement(
     let small = shrink(prog, counts, pool_index);
     let opv: Vec<String> = ops
         .iter()
-        .map(|l| format!("{} {:?}", l.aval(), l.to_f64_vec()))
+        .map(|l| format!("{} {}", l.aval(), super::gen::values(l)))
         .collect();
     format!(
         "{backend}: step {s} {step:?} disagrees with the interpreter: {m} \
@@ -437,6 +614,8 @@ pub fn differential(
                 if e == "PANIC" {
                     out.panics
                         .push(format!("{} panicked on\n{}", b.name(), prog.listing()));
+                } else if let Some(why) = explain_failure(prog, counts, &e) {
+                    out.explained.push(why);
                 } else {
                     out.disagreements.push(format!(
                         "{} fails on a program the interpreter runs: {e}\n{}",

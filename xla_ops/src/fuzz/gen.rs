@@ -732,19 +732,30 @@ impl Program {
         v
     }
 
-    /// A readable listing (for failure reports and replays).
+    /// A readable listing (for failure reports and replays); complex values print as
+    /// `(re, im)` pairs so that a listing reproduces its program.
     pub fn listing(&self) -> String {
         let mut s = String::new();
         for (i, l) in self.inputs.iter().enumerate() {
-            s.push_str(&format!(
-                "  v{i} = input {} {:?}\n",
-                l.aval(),
-                l.to_f64_vec()
-            ));
+            s.push_str(&format!("  v{i} = input {} {}\n", l.aval(), values(l)));
         }
         for (k, st) in self.steps.iter().enumerate() {
             s.push_str(&format!("  step {k}: {st:?}\n"));
         }
         s
+    }
+}
+
+/// A literal's values, readable: a list of numbers, complex elements as `(re, im)` pairs.
+pub fn values(l: &Literal) -> String {
+    match l.data() {
+        rax_core::Data::C64(v) => {
+            let p: Vec<String> = v
+                .iter()
+                .map(|z| format!("({:?}, {:?})", z.re, z.im))
+                .collect();
+            format!("[{}]", p.join(", "))
+        }
+        _ => format!("{:?}", l.to_f64_vec()),
     }
 }

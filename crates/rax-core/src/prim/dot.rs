@@ -303,13 +303,17 @@ impl<'a, T: Copy> Operand3<'a, T> {
 }
 
 /// Batched GEMM: `out[b, m, n] = sum_k lhs[b, m, k] * rhs[b, k, n]` over operands given with
-/// their dims and (batch, free, contract) groups.
+/// their dims and (batch, free, contract) groups. `plain` sums the products directly instead of
+/// calling the blocked kernel: for complex operands that kernel multiplies the sum by
+/// `alpha = 1 + 0i`, and `0 * inf` makes an overflowed or infinite sum's parts NaN (XLA, and
+/// the mathematical value, keep the infinities).
 fn gemm<T: LinalgScalar>(
     lhs: &[T],
     ldims: &[usize],
     rhs: &[T],
     rdims: &[usize],
     dims: &DotDims,
+    plain: bool,
 ) -> Result<Vec<T>> {
     let lfree = free_dims(ldims.len(), &dims.lhs_batch, &dims.lhs_contract);
     let rfree = free_dims(rdims.len(), &dims.rhs_batch, &dims.rhs_contract);
@@ -332,7 +336,14 @@ fn gemm<T: LinalgScalar>(
             .map_err(|e| Error::internal(format!("dot_general kernel: {e}")))?;
         let a2: ArrayView2<T> = av.index_axis(Axis(0), bi);
         let b2: ArrayView2<T> = bv.index_axis(Axis(0), bi);
-        general_mat_mul(T::one(), &a2, &b2, T::zero(), &mut c);
+        if plain {
+            // out = sum_k a[m, k] * b[k, n], the products added in k order; no alpha scaling.
+            for ((i, j), o) in c.indexed_iter_mut() {
+                *o = (0..k).fold(T::zero(), |acc, t| acc + a2[(i, t)] * b2[(t, j)]);
+            }
+        } else {
+            general_mat_mul(T::one(), &a2, &b2, T::zero(), &mut c);
+        }
     }
     Ok(out)
 }
@@ -367,17 +378,17 @@ fn eval_dot(dims: &DotDims, out: &AVal, l: &Literal, r: &Literal) -> Result<Lite
             slice_or_convert::<Complex32>(l),
             slice_or_convert::<Complex32>(r),
         );
-        Data::C64(gemm(&a, ld, &b, rd, dims)?)
+        Data::C64(gemm(&a, ld, &b, rd, dims, true)?)
     } else if d.is_int() {
         let (a, b) = (to_wrapping(l.data()), to_wrapping(r.data()));
-        let v = gemm(&a, ld, &b, rd, dims)?;
+        let v = gemm(&a, ld, &b, rd, dims, false)?;
         Data::I64(v.into_iter().map(|w| w.0).collect())
     } else if d == DType::F64 || out.dtype == DType::F64 {
         let (a, b) = (slice_or_convert::<f64>(l), slice_or_convert::<f64>(r));
-        Data::F64(gemm(&a, ld, &b, rd, dims)?)
+        Data::F64(gemm(&a, ld, &b, rd, dims, false)?)
     } else {
         let (a, b) = (slice_or_convert::<f32>(l), slice_or_convert::<f32>(r));
-        Data::F32(gemm(&a, ld, &b, rd, dims)?)
+        Data::F32(gemm(&a, ld, &b, rd, dims, false)?)
     };
     Literal::new(out.shape.clone(), convert_data(&data, out.dtype))
 }
