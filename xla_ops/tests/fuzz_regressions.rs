@@ -161,7 +161,6 @@ fn complex_logistic_where_exp_overflows() {
 }
 
 #[test]
-#[ignore = "rax bug: the interpreter's clamp of a one-element operand with scalar bounds returns the bound's shape"]
 fn clamp_of_a_one_element_operand_keeps_its_shape() {
     // Seeds 5867896685065022130 (type i32[] vs i32[1]) and 3941934013654299658 (the wrong
     // shape then fails a transpose: "[0] is not a permutation of the 0 axes of f32[]").

@@ -47,7 +47,7 @@ pub fn concat_data(a: &Data, b: &Data) -> Data {
 pub fn eval_clamp(lo: &Literal, x: &Literal, hi: &Literal) -> Result<Literal> {
     let n = x.numel();
     let bcast = |l: &Literal| -> Result<Literal> {
-        if l.numel() == n {
+        if l.shape() == x.shape() {
             Ok(l.clone())
         } else {
             Literal::new(x.shape().clone(), l.data().gather_flat(&vec![0; n]))
