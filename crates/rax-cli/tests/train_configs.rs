@@ -225,21 +225,40 @@ fn losses(dir: &Path) -> Vec<f64> {
         .collect()
 }
 
+/// `rax train --config CFG --out OUT EXTRA...`.
+fn run(cfg: &Path, out: &Path, extra: &[&str]) -> (bool, serde_json::Value, String) {
+    let mut args = vec![
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    train(&args)
+}
+
+/// A copy of the shipped config `name` with text replacements (the data path made absolute).
+fn variant(name: &str, tag: &str, replacements: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(configs().join(name)).unwrap();
+    for (from, to) in replacements {
+        assert!(text.contains(from), "{name} has no `{from}`");
+        text = text.replace(from, to);
+    }
+    let data = configs().join("../data/corpus");
+    let f = tmp(tag).with_extension("toml");
+    std::fs::write(&f, text.replace("../data/corpus", data.to_str().unwrap())).unwrap();
+    f
+}
+
 #[test]
 fn megalodon_trains_on_packed_documents_and_resumes_bitwise_with_dropout() {
     let dir = tmp("megalodon");
     let cfg = configs().join("megalodon_tiny.toml");
-    let (ok, s, err) = train(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        dir.to_str().unwrap(),
-        "--steps",
-        "8",
-        "--checkpoint-every",
-        "4",
-        "--json",
-    ]);
+    let (ok, s, err) = run(
+        &cfg,
+        &dir,
+        &["--steps", "8", "--checkpoint-every", "4", "--json"],
+    );
     assert!(ok, "{err}");
     assert_eq!(s["steps"], 8);
     assert_eq!(s["frozen_params"].as_array().unwrap().len(), 0, "{s}");
@@ -254,10 +273,9 @@ fn megalodon_trains_on_packed_documents_and_resumes_bitwise_with_dropout() {
     // Resume from the step-4 checkpoint alone: steps 5..8 repeat bit for bit (the dropout
     // masks come from the run key folded with the step).
     let again = tmp("megalodon_resume");
-    std::fs::create_dir_all(again.join("checkpoints")).unwrap();
-    std::fs::copy(dir.join("config.toml"), again.join("config.toml")).unwrap();
     let ck = Path::new("checkpoints/step_00000004");
     std::fs::create_dir_all(again.join(ck)).unwrap();
+    std::fs::copy(dir.join("config.toml"), again.join("config.toml")).unwrap();
     for f in std::fs::read_dir(dir.join(ck)).unwrap() {
         let f = f.unwrap().path();
         std::fs::copy(&f, again.join(ck).join(f.file_name().unwrap())).unwrap();
@@ -268,18 +286,18 @@ fn megalodon_trains_on_packed_documents_and_resumes_bitwise_with_dropout() {
     assert_eq!(losses(&again), all[4..].to_vec());
 
     // An unknown MegalodonConfig field is an error naming it and its line.
-    let bad = std::fs::read_to_string(&cfg)
+    let bad = variant(
+        "megalodon_tiny.toml",
+        "megalodon_bad",
+        &[("swiglu = true", "swiglu = true\nswish = true")],
+    );
+    let line = std::fs::read_to_string(&bad)
         .unwrap()
-        .replace("swiglu = true", "swiglu = true\nswish = true");
-    let line = bad.lines().position(|l| l.starts_with("swish")).unwrap() + 1;
-    let f = tmp("megalodon_bad").with_extension("toml");
-    std::fs::write(&f, &bad).unwrap();
-    let (ok, _, err) = train(&[
-        "--config",
-        f.to_str().unwrap(),
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
+        .lines()
+        .position(|l| l.starts_with("swish"))
+        .unwrap()
+        + 1;
+    let (ok, _, err) = run(&bad, &dir, &[]);
     assert!(
         !ok && err.contains(&format!(":{line}")) && err.contains("swish"),
         "{err}"
@@ -292,15 +310,7 @@ fn megalodon_trains_on_packed_documents_and_resumes_bitwise_with_dropout() {
 fn seed004_mla_moe_trains_with_lion_and_router_losses() {
     let dir = tmp("seed004");
     let cfg = configs().join("mla_moe_seed004.toml");
-    let (ok, s, err) = train(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        dir.to_str().unwrap(),
-        "--steps",
-        "12",
-        "--json",
-    ]);
+    let (ok, s, err) = run(&cfg, &dir, &["--steps", "12", "--json"]);
     assert!(ok, "{err}");
     assert_eq!(s["nonfinite_steps_skipped"], 0);
     assert_eq!(s["frozen_params"].as_array().unwrap().len(), 0, "{s}");
@@ -309,28 +319,16 @@ fn seed004_mla_moe_trains_with_lion_and_router_losses() {
     // The router z-loss is part of the objective: without it the first step's loss is lower
     // by 1e-3 x sum over the 2 MoE layers of mean(logsumexp^2) of near-uniform router logits
     // over 4 experts (about 2 x ln(4)^2 = 3.8, so about 3.8e-3).
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("router_z_loss = 1e-3", "router_z_loss = 0.0")
-        .replace("balance_coef = 1e-4", "balance_coef = 0.0");
-    let f = tmp("seed004_noaux").with_extension("toml");
-    std::fs::write(
-        &f,
-        text.replace(
-            "../data/corpus",
-            configs().join("../data/corpus").to_str().unwrap(),
-        ),
-    )
-    .unwrap();
+    let f = variant(
+        "mla_moe_seed004.toml",
+        "seed004_noaux",
+        &[
+            ("router_z_loss = 1e-3", "router_z_loss = 0.0"),
+            ("balance_coef = 1e-4", "balance_coef = 0.0"),
+        ],
+    );
     let d2 = tmp("seed004_noaux_run");
-    let (ok, _, err) = train(&[
-        "--config",
-        f.to_str().unwrap(),
-        "--out",
-        d2.to_str().unwrap(),
-        "--steps",
-        "1",
-    ]);
+    let (ok, _, err) = run(&f, &d2, &["--steps", "1"]);
     assert!(ok, "{err}");
     let gap = l[0] - losses(&d2)[0];
     assert!(gap > 2e-3 && gap < 6e-3, "z-loss contribution {gap}");
@@ -342,15 +340,7 @@ fn seed004_mla_moe_trains_with_lion_and_router_losses() {
 fn ttt_fast_weights_stay_f32_and_the_blanket_cast_is_refused_naming_the_leaf() {
     let dir = tmp("ttt");
     let cfg = configs().join("ttt_fast_weights.toml");
-    let (ok, s, err) = train(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        dir.to_str().unwrap(),
-        "--steps",
-        "10",
-        "--json",
-    ]);
+    let (ok, s, err) = run(&cfg, &dir, &["--steps", "10", "--json"]);
     assert!(ok, "{err}");
     assert_eq!(s["frozen_params"].as_array().unwrap().len(), 0, "{s}");
     let l = losses(&dir);
@@ -359,40 +349,25 @@ fn ttt_fast_weights_stay_f32_and_the_blanket_cast_is_refused_naming_the_leaf() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("policy.json")).unwrap()).unwrap();
     assert_eq!(policy["leaves"]["layers.0.ttt.w0"], "f32");
     assert_eq!(policy["leaves"]["layers.0.ttt.theta_k"], "bf16");
-    // Exported (the checkpoint): the fast weights are f32, the rest bf16.
+    // Exported (the checkpoint): the fast weights and other sensitive leaves are f32, the rest bf16.
     let out = Command::new(env!("CARGO_BIN_EXE_rax"))
         .args(["inspect", dir.to_str().unwrap(), "--json"])
         .output()
         .unwrap();
     let i: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for leaf in i["leaves"].as_array().unwrap() {
-        let want =
-            if leaf["path"].as_str().unwrap().ends_with("ttt.w0") || leaf["sensitive"] == true {
-                "f32"
-            } else {
-                "bf16"
-            };
+        let want = if leaf["sensitive"] == true {
+            "f32"
+        } else {
+            "bf16"
+        };
         assert_eq!(leaf["dtype"], want, "{leaf}");
     }
     // The blanket cast: refused at trace time, naming the leaf.
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace(
-            "policy = \"p=bf16,c=bf16,a=f32,s=f32\"",
-            "policy = \"p=bf16,c=bf16,a=f32,s=f32\"\ncast = \"blanket\"",
-        )
-        .replace(
-            "../data/corpus",
-            configs().join("../data/corpus").to_str().unwrap(),
-        );
-    let f = tmp("ttt_blanket").with_extension("toml");
-    std::fs::write(&f, text).unwrap();
-    let (ok, _, err) = train(&[
-        "--config",
-        f.to_str().unwrap(),
-        "--out",
-        tmp("ttt_blanket_run").to_str().unwrap(),
-    ]);
+    let p = "policy = \"p=bf16,c=bf16,a=f32,s=f32\"";
+    let blanket = format!("{p}\ncast = \"blanket\"");
+    let f = variant("ttt_fast_weights.toml", "ttt_blanket", &[(p, &blanket)]);
+    let (ok, _, err) = run(&f, &tmp("ttt_blanket_run"), &[]);
     assert!(!ok);
     assert!(
         err.contains("`layers.0.ttt.w0` is stored bf16") && err.contains("narrowed"),

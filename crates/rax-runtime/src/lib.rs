@@ -33,6 +33,7 @@ pub mod interp;
 pub mod jit;
 pub mod pjrt;
 pub mod runtime;
+pub mod test_backends;
 
 pub use backend::{is_donated, Backend, BackendInfo, Donation, Executable};
 pub use default::jit;
