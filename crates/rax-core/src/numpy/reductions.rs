@@ -16,6 +16,26 @@ pub(crate) fn is_narrow(d: DType) -> bool {
     )
 }
 
+/// `f` of `x` computed in f32 when `x` is a narrow float (the result cast back once), else of
+/// `x` itself; the error tensor of `op` when `x` is not inexact (or not real, if `real_only`).
+pub(crate) fn widened(
+    x: &Tensor,
+    op: &str,
+    real_only: bool,
+    site: CallSite,
+    f: impl FnOnce(&Tensor) -> Tensor,
+) -> Tensor {
+    if let Some(e) = x.check_inexact(op, real_only, site) {
+        return e;
+    }
+    let d = x.dtype();
+    if is_narrow(d) {
+        f(&x.cast(DType::F32)).cast(d)
+    } else {
+        f(x)
+    }
+}
+
 impl Tensor {
     /// Re-inserts size-1 dims at the (reduced) `axes` of the original rank: the keepdims form
     /// of a reduction's result.
@@ -159,28 +179,17 @@ impl Tensor {
     #[track_caller]
     pub fn var(&self, axes: &[usize]) -> Tensor {
         let site = CallSite::here();
-        if let Some(e) = self.check_inexact("var", false, site) {
-            return e;
-        }
-        let d = self.dtype();
-        let x = if is_narrow(d) {
-            self.cast(DType::F32)
-        } else {
-            self.clone()
-        };
-        let m = x.mean_at(axes, site).keepdims_at(axes, site);
-        let dev = &x - &m;
-        let sq = if d.is_complex() {
-            let a = dev.abs();
-            &a * &a
-        } else {
-            &dev * &dev
-        };
-        let v = sq.mean_at(axes, site);
-        if is_narrow(d) {
-            v.cast(d)
-        } else {
-            v
-        }
+        let complex = self.dtype().is_complex();
+        widened(self, "var", false, site, |x| {
+            let m = x.mean_at(axes, site).keepdims_at(axes, site);
+            let dev = x - &m;
+            let sq = if complex {
+                let a = dev.abs();
+                &a * &a
+            } else {
+                &dev * &dev
+            };
+            sq.mean_at(axes, site)
+        })
     }
 }
