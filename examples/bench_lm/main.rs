@@ -14,12 +14,12 @@
 #[path = "../common/flags.rs"]
 mod flags;
 use flags::{median, Flags};
-use rax::core::autodiff::value_and_grad;
 use rax::core::policy::Policy;
 use rax::core::{DType, Error, Result, Tensor};
-use rax::models::lm::{loss, random_tokens, LmConfig, LmParams};
+use rax::models::lm::{random_tokens, LmConfig, LmParams};
 use rax::nn::checkpoint;
-use rax::optim::{adamw, apply_updates, chain, clip_by_global_norm, GradientTransformation, State};
+use rax::optim::GradientTransformation;
+use rax_examples::lm_step;
 use std::time::Instant;
 
 fn main() -> Result<()> {
@@ -53,20 +53,8 @@ fn main() -> Result<()> {
         None => (template, random_tokens(cfg.vocab, batch, seq, 0)?),
     };
     let n_params = params.count();
-    let opt = chain((clip_by_global_norm(1.0), adamw(3e-4, 0.1)));
-    let state = opt.init(&params)?;
-    let c2 = cfg.clone();
-    let step = rt
-        .jit(move |(p, s, toks): &(LmParams, State, Tensor)| {
-            let (l, g) = value_and_grad(|p: &LmParams| loss(&c2, p, toks))(p)?;
-            let (u, s) = opt.update(&g, s.clone(), Some(p))?;
-            Ok((apply_updates(p, &u)?, s, l))
-        })
-        .donate_args(if flags.has("--no-donate") {
-            &[]
-        } else {
-            &[0, 1]
-        });
+    let state = lm_step::optimizer().init(&params)?;
+    let step = lm_step::reference_step(&rt, &cfg, !flags.has("--no-donate"));
     let mut x = (params, state, tokens.clone());
     let t0 = Instant::now();
     let text = step.stablehlo(&x)?;

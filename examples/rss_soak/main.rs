@@ -11,10 +11,10 @@
 #[path = "../common/flags.rs"]
 mod flags;
 use flags::Flags;
-use rax::core::autodiff::value_and_grad;
-use rax::core::{Error, Result, Tensor};
-use rax::models::lm::{loss, random_tokens, LmConfig, LmParams};
-use rax::optim::{adamw, apply_updates, chain, clip_by_global_norm, GradientTransformation, State};
+use rax::core::{Error, Result};
+use rax::models::lm::{random_tokens, LmConfig, LmParams};
+use rax::optim::GradientTransformation;
+use rax_examples::lm_step;
 
 fn rss_kib() -> Result<u64> {
     let s = std::fs::read_to_string("/proc/self/status")
@@ -44,16 +44,8 @@ fn main() -> Result<()> {
     let rt = flags.runtime()?;
     let params = LmParams::init(&cfg, 0)?;
     let tokens = random_tokens(cfg.vocab, batch, seq, 0)?;
-    let opt = chain((clip_by_global_norm(1.0), adamw(3e-4, 0.1)));
-    let state = opt.init(&params)?;
-    let c2 = cfg.clone();
-    let step = rt
-        .jit(move |(p, s, toks): &(LmParams, State, Tensor)| {
-            let (l, g) = value_and_grad(|p: &LmParams| loss(&c2, p, toks))(p)?;
-            let (u, s) = opt.update(&g, s.clone(), Some(p))?;
-            Ok((apply_updates(p, &u)?, s, l))
-        })
-        .donate_args(&[0, 1]);
+    let state = lm_step::optimizer().init(&params)?;
+    let step = lm_step::reference_step(&rt, &cfg, true);
     let mut x = (params, state, tokens.clone());
     let mut samples = Vec::new();
     let mut base = None;

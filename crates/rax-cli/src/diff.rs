@@ -229,11 +229,5 @@ pub fn render(d: &Diff) -> String {
 /// Runs `rax diff`.
 pub fn run(a: &DiffArgs) -> Result<()> {
     let d = diff(&inspect::load(&a.a)?, &inspect::load(&a.b)?)?;
-    if a.json {
-        let s = serde_json::to_string(&d).map_err(|e| Error::data("rax diff", e.to_string()))?;
-        println!("{s}");
-    } else {
-        print!("{}", render(&d));
-    }
-    Ok(())
+    inspect::print_report("rax diff", a.json, &d, || render(&d))
 }

@@ -378,15 +378,24 @@ pub fn render(l: &Loaded) -> String {
     out
 }
 
+/// Prints one JSON line of `value` (`json`) or the text `render` makes.
+pub fn print_report<T: Serialize>(
+    command: &str,
+    json: bool,
+    value: &T,
+    render: impl FnOnce() -> String,
+) -> Result<()> {
+    if json {
+        let s = serde_json::to_string(value).map_err(|e| Error::data(command, e.to_string()))?;
+        println!("{s}");
+    } else {
+        print!("{}", render());
+    }
+    Ok(())
+}
+
 /// Runs `rax inspect`.
 pub fn run(a: &InspectArgs) -> Result<()> {
     let l = load(&a.checkpoint)?;
-    if a.json {
-        let s = serde_json::to_string(&build(&l))
-            .map_err(|e| Error::data("rax inspect", e.to_string()))?;
-        println!("{s}");
-    } else {
-        print!("{}", render(&l));
-    }
-    Ok(())
+    print_report("rax inspect", a.json, &build(&l), || render(&l))
 }

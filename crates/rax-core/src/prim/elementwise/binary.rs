@@ -176,30 +176,20 @@ fn binary_int(b: BinaryOp, x: i64, y: i64, d: DType) -> i64 {
     }
 }
 
-fn nan_max(a: f64, b: f64) -> f64 {
+/// max (`max = true`) or min of two values as XLA computes them: NaN if either is NaN, and
+/// between zeros of both signs max gives +0 and min gives -0.
+fn nan_extremum(a: f64, b: f64, max: bool) -> f64 {
     if a.is_nan() || b.is_nan() {
         f64::NAN
     } else if a == b {
-        // max(-0, +0) = +0 as XLA does.
-        if a.is_sign_negative() {
+        // The operand whose sign is the one the extremum prefers (+0 for max, -0 for min).
+        if a.is_sign_negative() == max {
             b
         } else {
             a
         }
-    } else {
+    } else if max {
         a.max(b)
-    }
-}
-
-fn nan_min(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else if a == b {
-        if a.is_sign_negative() {
-            a
-        } else {
-            b
-        }
     } else {
         a.min(b)
     }
@@ -244,8 +234,8 @@ fn binary_f64(b: BinaryOp, x: f64, y: f64) -> f64 {
         Div => x / y,
         Rem => x % y,
         Pow => x.powf(y),
-        Max => nan_max(x, y),
-        Min => nan_min(x, y),
+        Max => nan_extremum(x, y, true),
+        Min => nan_extremum(x, y, false),
         Atan2 => x.atan2(y),
         _ => f64::NAN,
     })
