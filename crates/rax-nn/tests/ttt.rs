@@ -31,6 +31,12 @@ fn inner_gradient_is_the_gradient_of_the_inner_loss() {
     .unwrap();
     let want = g.to_vec::<f32>().unwrap();
     let got = inner_grad(&w, &k, &v).to_vec::<f32>().unwrap();
+    // Operands of the wrong rank are a shape error (naming the op and operands), not a panic.
+    let e = inner_grad(&w, &Tensor::zeros(&[3], DType::F32), &v)
+        .check()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("operands") && e.contains("f32[3]"), "{e}");
     // f32 sums of 4-5 products of N(0,1) values: agree to a few ulps of the largest (~10).
     for (a, b) in got.iter().zip(&want) {
         assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
