@@ -48,7 +48,7 @@ pub struct TttOptions {
 }
 
 /// The inner loss's gradient `2/c · Kᵀ(KW − V)` for `w [B, D, D]`, `k`, `v [B, c, D]` (f32).
-/// Operands of other ranks give the einsum's shape error (a poisoned tensor), not a panic.
+/// Operands of other ranks give a shape error (a poisoned tensor), not a panic.
 #[track_caller]
 pub fn inner_grad(w: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
     let c = k.dims().get(1).copied().unwrap_or(1).max(1) as f64;
