@@ -26,6 +26,7 @@ TOL = {
     ("expm1", "f16"): ({"ulps": 2}, "XLA's f16 expm1 is measured 2 ulps off (0.4722 vs correctly rounded 0.4717 at x=0.3865)"),
     ("expm1", "c64"): ({"ulps": 8}, "complex expm1 composes several rounded f32 ops (exp, sin, cos); measured 5 ulps"),
     ("log", "c64"): ({"ulps": 8}, "complex log composes rounded f32 ops (log of |z| via hypot, atan2); measured 6 ulps"),
+    ("rsqrt", "c64"): ({"ulps": 8}, "XLA's c64 rsqrt is measured 6 ulps off (real part 0.0924962 at z = -0.4902 + 0.0642i, true value 0.0924961); the interpreter computes sqrt and the division in f64"),
     ("pow", "c64"): ({"ulps": 16}, "complex pow is exp(y*log(x)): two rounded complex transcendentals; measured 7 ulps"),
 }
 

@@ -1,7 +1,6 @@
 //! Regressions found by the differential fuzzer (program seeds of the 10,000-program release
 //! run in the comments), checked on the interpreter alone against the mathematical value or
-//! the C99 Annex G convention. The `#[ignore]`d ones are interpreter bugs whose fix belongs in
-//! files being restructured elsewhere; each names the bug and the seeds it explains.
+//! the C99 Annex G convention.
 use rax_core::ir::{BinaryOp, UnaryOp};
 use rax_core::{DType, Literal};
 use xla_ops::fuzz::gen::{Program, Step};
@@ -46,7 +45,6 @@ fn close(got: (f64, f64), want: (f64, f64)) -> bool {
 const BIG: f32 = f32::MAX;
 
 #[test]
-#[ignore = "rax bug: c64 division is the naive formula; |y|^2 overflows/underflows, x / x is NaN for huge x"]
 fn complex_division_of_a_huge_value_by_itself_is_one() {
     // Seeds 17115185274241852915, 13546763915329182360, 6022831093734486284,
     // 2601194490451775211, 14463181253694202884, 7717290779918100134.
@@ -64,7 +62,6 @@ fn complex_division_of_a_huge_value_by_itself_is_one() {
 }
 
 #[test]
-#[ignore = "rax bug: c64 division by zero or by an infinity gives NaN instead of C99's infinity / zero"]
 fn complex_division_by_zero_is_infinite_and_by_infinity_is_zero() {
     // Seeds 14213089407062208639 (-3.25 / (0 + 0i)), 17660984388907416698 (0.5 / (inf - 1.75i)).
     let z = [
@@ -86,7 +83,6 @@ fn complex_division_by_zero_is_infinite_and_by_infinity_is_zero() {
 }
 
 #[test]
-#[ignore = "rax bug: c64 rsqrt is 1 / sqrt(z) with the naive division (and num-complex sqrt at infinities): NaN at 0 and at infinities"]
 fn complex_rsqrt_at_zero_and_at_infinities() {
     // Seeds 5211129374351261525, 1509002749100210714 (rsqrt(0) = inf), 9503170131535034824,
     // 6526308905735255374, 6165736588731841379, 6527013089987503608, 13359011729222056421,
@@ -115,7 +111,6 @@ fn complex_rsqrt_at_zero_and_at_infinities() {
 }
 
 #[test]
-#[ignore = "rax bug: c64 tanh (num-complex sinh/cosh quotient) overflows to NaN for a large real or imaginary part"]
 fn complex_tanh_of_large_arguments() {
     // Seeds 18293792127157714462, 16653905661398505295, 11043465579223205015,
     // 12578932630358939634; through the fuzzer's cond/scan wiggle (tanh): 6774254592972712293,
@@ -146,7 +141,6 @@ fn complex_tanh_of_large_arguments() {
 }
 
 #[test]
-#[ignore = "rax bug: c64 logistic 1 / (1 + exp(-z)) uses the naive division: NaN where exp(-z) is infinite"]
 fn complex_logistic_where_exp_overflows() {
     // Seed 18418468112278273932: logistic(-inf + 2.75i) = 1 / (1 + infinity) = 0.
     let z = [(f32::NEG_INFINITY, 2.75), (-200.0, 1.0)];

@@ -3,14 +3,17 @@
 //! integer edge cases and denormal flushing), the VJPs and the `Tensor` methods (numpy
 //! broadcasting, no promotion).
 //!
-//! Depends on `ir`, `literal`, `trace`, `float` (denormal flush) and the family's helpers.
+//! Depends on `ir`, `literal`, `lower`, `trace`, `float` (denormal flush), `compare` and the
+//! family's helpers.
 
+use super::compare::lower_compare;
 use super::float::Real;
 use super::{broadcast_pair, replace_zero, same_dtype, same_shape};
 use crate::dtype::DType;
 use crate::error::{CallSite, Error, Result};
-use crate::ir::{BinaryOp, Op};
+use crate::ir::{BinaryOp, CmpDir, Op};
 use crate::literal::{convert_data, Data, Literal};
+use crate::lower::{LowerCtx, V};
 use crate::shape::AVal;
 use crate::trace::{apply1, Tensor};
 use num_complex::Complex32;
@@ -267,7 +270,7 @@ fn binary_c64(b: BinaryOp, x: Complex32, y: Complex32) -> Complex32 {
         Add => x + y,
         Sub => x - y,
         Mul => x * y,
-        Div => x / y,
+        Div => super::complex::div(x, y),
         Pow => {
             if x == Complex32::new(0.0, 0.0) {
                 if y == Complex32::new(0.0, 0.0) {
@@ -281,6 +284,41 @@ fn binary_c64(b: BinaryOp, x: Complex32, y: Complex32) -> Complex32 {
         }
         _ => Complex32::new(f32::NAN, f32::NAN),
     }
+}
+
+/// Integer `div`/`rem` with the divisors that trap in C kept away from the divide: x / 0 and
+/// x % 0 (and, signed, MIN / -1 and MIN % -1) are selected from their XLA results (-1, x, -x,
+/// 0) and the divide sees 1 instead. XLA defines these at run time, but the API 0.81 CPU
+/// plugin constant-folds a divide of constants with the host's instruction and dies of SIGFPE
+/// (fuzzer seed 885037996365329272: `rem(iota, iota)`), so the guard is in every lowering.
+pub(super) fn lower_int_div_rem(cx: &mut LowerCtx, b: BinaryOp, x: &V, y: &V, out: &AVal) -> V {
+    let zero = cx.splat(0.0, out);
+    let one = cx.splat(1.0, out);
+    let is_zero = lower_compare(cx, CmpDir::Eq, y, &zero);
+    let mut trap = is_zero.clone();
+    let mut is_minus_one = None;
+    if !out.dtype.is_unsigned_int() {
+        let minus_one = cx.splat(-1.0, out);
+        let m = lower_compare(cx, CmpDir::Eq, y, &minus_one);
+        trap = cx.op1("stablehlo.or", &[&trap, &m], "", trap.aval.clone());
+        is_minus_one = Some(m);
+    }
+    let safe = cx.op1("stablehlo.select", &[&trap, &one, y], "", out.clone());
+    let mut v = cx.op1(binary_mlir(b), &[x, &safe], "", out.clone());
+    if let Some(m) = is_minus_one {
+        // x / -1 = -x (MIN wraps to MIN), x % -1 = 0.
+        let r = match b {
+            BinaryOp::Div => cx.op1("stablehlo.negate", &[x], "", out.clone()),
+            _ => zero.clone(),
+        };
+        v = cx.op1("stablehlo.select", &[&m, &r, &v], "", out.clone());
+    }
+    // x / 0 = all ones (-1 signed, MAX unsigned), x % 0 = x.
+    let r = match b {
+        BinaryOp::Div => cx.op1("stablehlo.not", &[&zero], "", out.clone()),
+        _ => x.clone(),
+    };
+    cx.op1("stablehlo.select", &[&is_zero, &r, &v], "", out.clone())
 }
 
 pub(super) fn to_i64s(d: &Data) -> Option<Vec<i64>> {

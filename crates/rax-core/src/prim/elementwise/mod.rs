@@ -13,6 +13,7 @@
 
 pub mod binary;
 pub mod compare;
+pub mod complex;
 pub mod convert;
 pub mod float;
 pub mod operators;
@@ -26,7 +27,7 @@ pub use unary_ops::UnaryOp;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::ir::{CmpDir, Op};
+use crate::ir::{BinaryOp, CmpDir, Op};
 use crate::literal::Literal;
 use crate::lower::{LowerCtx, V};
 use crate::shape::AVal;
@@ -155,6 +156,9 @@ pub fn lower(op: &Op, cx: &mut LowerCtx, ins: &[V], outs: &[AVal]) -> Result<Vec
     let refs: Vec<&V> = ins.iter().collect();
     let v = match op {
         Op::Unary(u) => unary::lower(u.def(), cx, &ins[0], &out),
+        Op::Binary(b @ (BinaryOp::Div | BinaryOp::Rem)) if out.dtype.is_int() => {
+            binary::lower_int_div_rem(cx, *b, &ins[0], &ins[1], &out)
+        }
         Op::Binary(b) => cx.op1(binary::binary_mlir(*b), &refs, "", out),
         Op::Compare(c) => lower_compare(cx, *c, &ins[0], &ins[1]),
         Op::Select => cx.op1("stablehlo.select", &refs, "", out),

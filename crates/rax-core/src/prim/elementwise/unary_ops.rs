@@ -11,6 +11,7 @@
 //!
 //! Depends on `unary` (the macro and the shared rule, lowering, kernel and VJP), `float`.
 
+use super::complex;
 use super::replace_zero;
 use super::unary::{unary_kernel, unary_lower, unary_ops, unary_vjp};
 use super::unary::{Accepts, Kernels, OutDType, UnaryDef};
@@ -96,25 +97,25 @@ unary_ops! {
     /// Square root.
     Sqrt => sqrt {
         name: "sqrt", mlir: "stablehlo.sqrt", accepts: Inexact, out: Same, flush: true,
-        kernels { float: |x| x.sqrt(), complex: |z| z.sqrt() },
+        kernels { float: |x| x.sqrt(), complex: |z| complex::sqrt(z) },
         vjp: |_x, z, g| g * (z.scalar_like(0.5) / z),
     },
     /// 1 / sqrt(x).
     Rsqrt => rsqrt {
         name: "rsqrt", mlir: "stablehlo.rsqrt", accepts: Inexact, out: Same, flush: true,
-        kernels { float: |x| x.sqrt().recip(), complex: |z| C_ONE / z.sqrt() },
+        kernels { float: |x| x.sqrt().recip(), complex: |z| complex::rsqrt(z) },
         vjp: |x, z, g| g * ((z / x) * -0.5),
     },
     /// Hyperbolic tangent.
     Tanh => tanh {
         name: "tanh", mlir: "stablehlo.tanh", accepts: Inexact, out: Same, flush: true,
-        kernels { float: |x| x.tanh(), complex: |z| z.tanh() },
+        kernels { float: |x| x.tanh(), complex: |z| complex::tanh(z) },
         vjp: |_x, z, g| (g + g * z) * (1.0 - z),
     },
     /// The logistic sigmoid 1 / (1 + e^-x).
     Logistic => sigmoid {
         name: "logistic", mlir: "stablehlo.logistic", accepts: Inexact, out: Same, flush: true,
-        kernels { float: |x| x.logistic(), complex: |z| C_ONE / (C_ONE + (-z).exp()) },
+        kernels { float: |x| x.logistic(), complex: |z| complex::logistic(z) },
         vjp: |_x, z, g| g * (z * (1.0 - z)),
     },
     /// Sine.
