@@ -199,6 +199,7 @@ fn main() -> Result<()> {
     }
     let med = median(&times);
     let mut decode_tps = serde_json::Value::Null;
+    let mut decode_stepwise_tps = serde_json::Value::Null;
     let mut decode = None;
     if flags.has("--decode") {
         let lm = DeepseekLm {
@@ -210,17 +211,26 @@ fn main() -> Result<()> {
         };
         let prompt =
             Literal::from_vec([1, 16], (0..16i32).map(|i| i * 7 % 256).collect::<Vec<_>>())?;
-        let time = |n: usize| -> Result<f64> {
+        // Marginal cost per token between 8 and 40 new tokens (each call compiles its
+        // programs, the same ones for both lengths): the decode loop as one program, and the
+        // host-driven loop of one execution per token.
+        let time = |n: usize, scanned: bool| -> Result<f64> {
             let o = GenerateOptions {
                 max_new_tokens: n,
                 ..Default::default()
             };
             let t = Instant::now();
-            lm.generate_with(&rt, &prompt, &o, true)?;
+            if scanned {
+                lm.generate_with(&rt, &prompt, &o, true)?;
+            } else {
+                lm.generate_stepwise(&rt, &prompt, &o, true)?;
+            }
             Ok(t.elapsed().as_secs_f64())
         };
-        let (a, b) = (time(8)?, time(40)?);
+        let (a, b) = (time(8, true)?, time(40, true)?);
         decode_tps = serde_json::json!(32.0 / (b - a).max(1e-9));
+        let (a, b) = (time(8, false)?, time(40, false)?);
+        decode_stepwise_tps = serde_json::json!(32.0 / (b - a).max(1e-9));
         decode = Some(decode_checks(&rt, &lm, &prompt)?);
     }
     let info = rt.info();
@@ -239,6 +249,7 @@ fn main() -> Result<()> {
         "params": n_params,
         "steps": steps + 1,
         "decode_tokens_per_s": decode_tps,
+        "decode_stepwise_tokens_per_s": decode_stepwise_tps,
         "stablehlo_bytes": text.len(),
         "decode_checks": decode,
     });

@@ -20,9 +20,11 @@
 //! are timed. `--compute bf16` runs the policy `p=f32,c=bf16,a=f32,s=f32`.
 //!
 //! Decode: greedy continuation of the first `prompt-len` tokens of each row by `new-tokens`
-//! tokens with the jitted prefill and one-token decode of `megalodon::generate`; the first call
-//! compiles (`decode_first_s`), the second is timed (`decode_s`, `decode_tokens_per_s` =
-//! batch x new-tokens / decode_s, prefill included, as megalodon-jax's `generate`).
+//! tokens with the jitted prefill and the decode loop program of `megalodon::generate`; the
+//! first call compiles (`decode_first_s`), the second is timed (`decode_s`,
+//! `decode_tokens_per_s` = batch x new-tokens / decode_s, prefill included, as megalodon-jax's
+//! `generate`). `decode_stepwise_tokens_per_s` times the same tokens with one decode execution
+//! per token driven from the host.
 #[path = "../common/flags.rs"]
 mod flags;
 use flags::{median, Flags};
@@ -208,7 +210,21 @@ fn main() -> Result<()> {
         out["decode_first_s"] = decode_first_s.into();
         out["decode_s"] = decode_s.into();
         out["decode_tokens_per_s"] = ((batch * new_tokens) as f64 / decode_s).into();
-        out["decode_compiles"] = (g.prefill_compiles() + g.decode_compiles()).into();
+        // The same continuation with one decode execution per token from the host (the loop
+        // before the decode steps became one program), timed the same way.
+        g.generate_stepwise(&dp, &prompt)?;
+        let t = Instant::now();
+        let stepwise = g.generate_stepwise(&dp, &prompt)?;
+        let stepwise_s = t.elapsed().as_secs_f64();
+        if stepwise.as_slice::<i32>()? != ids {
+            return Err(Error::arg(
+                "bench_megalodon",
+                "the decode loop and the step-by-step decode gave different tokens",
+            ));
+        }
+        out["decode_stepwise_tokens_per_s"] = ((batch * new_tokens) as f64 / stepwise_s).into();
+        out["decode_compiles"] =
+            (g.prefill_compiles() + g.decode_loop_compiles() + g.decode_compiles()).into();
         out["generated"] = serde_json::json!(rows);
     }
     println!("{out}");

@@ -173,7 +173,60 @@ pub fn decode_loop<C>(
     prefill: impl FnOnce(&Tensor, &Tensor) -> Result<(Tensor, Tensor, C)>,
     mut step: impl FnMut(&Tensor, &Tensor, C) -> Result<(Tensor, Tensor, C)>,
 ) -> Result<Literal> {
-    let dims = prompt.dims().to_vec();
+    let (b, n) = check_prompt(prompt, opts)?;
+    if n == 0 {
+        return Ok(prompt.clone());
+    }
+    let key = PrngKey::new(opts.seed).data().clone();
+    let (mut tok, mut key, mut cache) = prefill(&Tensor::from_literal(prompt.clone()), &key)?;
+    let mut toks = vec![tok.to_vec::<i32>()?];
+    for _ in 1..n {
+        let (t, k, c) = step(&tok, &key, cache)?;
+        tok = t;
+        key = k;
+        cache = c;
+        toks.push(tok.to_vec::<i32>()?);
+    }
+    append_tokens(prompt, b, &toks)
+}
+
+/// [`decode_loop`] with the decode steps run as one program: `steps(token, key, cache, m)`
+/// runs `m = N - 1` decode steps after the prefill's token and returns their tokens `[m, B]`.
+/// Two executions per generation (prefill, then the loop) instead of one per token.
+pub fn decode_scanned<C>(
+    prompt: &Literal,
+    opts: &GenerateOptions,
+    prefill: impl FnOnce(&Tensor, &Tensor) -> Result<(Tensor, Tensor, C)>,
+    steps: impl FnOnce(&Tensor, &Tensor, C, usize) -> Result<Tensor>,
+) -> Result<Literal> {
+    let (b, n) = check_prompt(prompt, opts)?;
+    if n == 0 {
+        return Ok(prompt.clone());
+    }
+    let key = PrngKey::new(opts.seed).data().clone();
+    let (tok, key, cache) = prefill(&Tensor::from_literal(prompt.clone()), &key)?;
+    let mut toks = vec![tok.to_vec::<i32>()?];
+    if n > 1 {
+        let rest = steps(&tok, &key, cache, n - 1)?;
+        if rest.dims() != [n - 1, b] {
+            return Err(Error::arg(
+                "generate",
+                format!(
+                    "the decode loop returned tokens {:?}, want [{}, {b}]",
+                    rest.dims(),
+                    n - 1
+                ),
+            ));
+        }
+        let flat = rest.to_vec::<i32>()?;
+        toks.extend(flat.chunks(b.max(1)).map(|c| c.to_vec()));
+    }
+    append_tokens(prompt, b, &toks)
+}
+
+/// Checks the prompt is int32 `[B, P]`; returns `(B, N)`.
+fn check_prompt(prompt: &Literal, opts: &GenerateOptions) -> Result<(usize, usize)> {
+    let dims = prompt.dims();
     if dims.len() != 2 || prompt.dtype() != DType::I32 {
         return Err(Error::arg(
             "generate",
@@ -184,30 +237,18 @@ pub fn decode_loop<C>(
             ),
         ));
     }
-    let (b, p) = (dims[0], dims[1]);
-    let n = opts.max_new_tokens;
-    if n == 0 {
-        return Ok(prompt.clone());
-    }
-    let key = PrngKey::new(opts.seed).data().clone();
-    let (mut tok, mut key, mut cache) = prefill(&Tensor::from_literal(prompt.clone()), &key)?;
-    let mut toks = vec![tok.clone()];
-    for _ in 1..n {
-        let (t, k, c) = step(&tok, &key, cache)?;
-        tok = t;
-        key = k;
-        cache = c;
-        toks.push(tok.clone());
-    }
-    let new: Vec<Vec<i32>> = toks
-        .iter()
-        .map(|t| t.to_vec::<i32>())
-        .collect::<Result<_>>()?;
+    Ok((dims[0], opts.max_new_tokens))
+}
+
+/// `prompt [B, P]` followed by the new tokens (one `[B]` row per step): int32 `[B, P + N]`.
+fn append_tokens(prompt: &Literal, b: usize, new: &[Vec<i32>]) -> Result<Literal> {
+    let p = prompt.dims()[1];
+    let n = new.len();
     let src = prompt.as_slice::<i32>()?;
     let mut out = Vec::with_capacity(b * (p + n));
     for row in 0..b {
         out.extend_from_slice(&src[row * p..(row + 1) * p]);
-        for t in &new {
+        for t in new {
             let v = t.get(row).copied().ok_or_else(|| {
                 Error::arg(
                     "generate",

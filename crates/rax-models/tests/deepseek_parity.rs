@@ -62,6 +62,15 @@ fn check_generate(name: &str, dir: &str) {
                 got, want,
                 "{name} [{label}] absorbed={absorbed}: greedy continuation"
             );
+            // The host-driven decode (one execution per token) runs the same traced step.
+            let stepwise = m
+                .generate_stepwise(&rt, &prompt, &opts, absorbed)
+                .expect("generate stepwise");
+            assert_eq!(
+                stepwise.as_slice::<i32>().expect("i32"),
+                &got[..],
+                "{name} [{label}] absorbed={absorbed}: stepwise decode"
+            );
         }
     }
 }

@@ -118,6 +118,28 @@ fn prompt_at_once_or_in_pieces_gives_the_same_tokens() {
 }
 
 #[test]
+fn the_decode_loop_program_gives_the_step_by_step_tokens() {
+    let m = model();
+    let prompt = read_npy_i32("prompt.npy");
+    for (name, rt) in backends::all_runtimes() {
+        let params = rt.put_tree(&m.params).unwrap();
+        for opts in [greedy_opts(7), sampled_opts(7)] {
+            let g = Generator::new(&rt, &m.config, &opts).unwrap();
+            let scanned = g.generate(&params, &prompt).unwrap();
+            let stepwise = g.generate_stepwise(&params, &prompt).unwrap();
+            // One traced step is the scan's body and the stepwise program: the same ops on the
+            // same values, so the tokens are equal, not merely close.
+            assert_eq!(rows(&scanned), rows(&stepwise), "{name} {opts:?}");
+            assert_eq!(
+                (g.decode_loop_compiles(), g.decode_compiles()),
+                (1, 1),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
 fn prefill_and_decode_compile_once_per_shape() {
     let m = model();
     let prompt = read_npy_i32("prompt.npy");
@@ -126,23 +148,23 @@ fn prefill_and_decode_compile_once_per_shape() {
         let g = Generator::new(&rt, &m.config, &sampled_opts(6)).unwrap();
         g.generate(&params, &prompt).unwrap();
         assert_eq!(
-            (g.prefill_compiles(), g.decode_compiles()),
+            (g.prefill_compiles(), g.decode_loop_compiles()),
             (1, 1),
             "{name}"
         );
         // The same prompt shape again: nothing new to compile.
         g.generate(&params, &prompt).unwrap();
         assert_eq!(
-            (g.prefill_compiles(), g.decode_compiles()),
+            (g.prefill_compiles(), g.decode_loop_compiles()),
             (1, 1),
             "{name}"
         );
-        // Another prompt length: one more prefill, the same decode step.
+        // Another prompt length: one more prefill, the same decode loop.
         let short =
             Literal::from_vec([2, 4], prompt.as_slice::<i32>().unwrap()[..8].to_vec()).unwrap();
         g.generate(&params, &short).unwrap();
         assert_eq!(
-            (g.prefill_compiles(), g.decode_compiles()),
+            (g.prefill_compiles(), g.decode_loop_compiles()),
             (2, 1),
             "{name}"
         );

@@ -1,6 +1,6 @@
 //! [`DeepseekLm`]: a loaded DeepSeek-V2/V3 checkpoint as a [`CausalLm`] — jitted logits and
-//! loss, and generation with the latent cache and the absorbed decode (prefill program + one
-//! decode program reused for every step, the cache donated).
+//! loss, and generation with the latent cache and the absorbed decode (a prefill program, then
+//! all decode steps as one scanned program, the cache donated).
 //!
 //! Depends on rax-runtime, `model`, `cache`, `checkpoint` and the family-neutral sampling loop.
 
@@ -9,7 +9,7 @@ use super::checkpoint::{load_dir, HfCheckpoint};
 use super::config::DeepseekConfig;
 use super::model::{logits, loss_and_stats, DeepseekParams, DeepseekState, RunOptions};
 use crate::family::{CausalLm, GenerateOptions};
-use crate::sampling::{decode_loop, sample_step, validate};
+use crate::sampling::{decode_loop, decode_scanned, sample_step, validate};
 use rax_core::{DType, Error, Literal, Policy, Result, Tensor};
 use rax_runtime::Runtime;
 use std::path::Path;
@@ -71,13 +71,38 @@ impl DeepseekLm {
         Ok(())
     }
 
-    /// Generates with the absorbed (`true`) or naive latent-cache decode.
+    /// Generates with the absorbed (`true`) or naive latent-cache decode: the prefill program,
+    /// then every decode step in one program (a scan over the decode step), two executions in
+    /// all.
     pub fn generate_with(
         &self,
         rt: &Runtime,
         prompt: &Literal,
         opts: &GenerateOptions,
         absorbed: bool,
+    ) -> Result<Literal> {
+        self.generate_impl(rt, prompt, opts, absorbed, true)
+    }
+
+    /// Like [`DeepseekLm::generate_with`], one decode execution per token driven from the
+    /// host (the cache donated each call): the same tokens.
+    pub fn generate_stepwise(
+        &self,
+        rt: &Runtime,
+        prompt: &Literal,
+        opts: &GenerateOptions,
+        absorbed: bool,
+    ) -> Result<Literal> {
+        self.generate_impl(rt, prompt, opts, absorbed, false)
+    }
+
+    fn generate_impl(
+        &self,
+        rt: &Runtime,
+        prompt: &Literal,
+        opts: &GenerateOptions,
+        absorbed: bool,
+        scanned: bool,
     ) -> Result<Literal> {
         self.check_tokens(prompt, 1)?;
         validate(opts, self.config.vocab_size)?;
@@ -94,6 +119,38 @@ impl DeepseekLm {
                 Ok((tok, key, cache))
             },
         );
+        let prefill_call = |pr: &Tensor, key: &Tensor| {
+            pre.call(&(params.clone(), state.clone(), pr.clone(), key.clone()))
+        };
+        let start = prompt.dims()[1];
+        if scanned {
+            let o2 = opts.clone();
+            let steps = rt
+                .jit(
+                    move |(ps, cache, tok, key, pos, steps): &(
+                        (DeepseekParams, DeepseekState),
+                        ModelCache,
+                        Tensor,
+                        Tensor,
+                        Tensor,
+                        Tensor,
+                    )| {
+                        decode_scan(&cfg, &ro, &o2, ps, cache, tok, key, pos, steps, absorbed)
+                    },
+                )
+                .donate_args(&[1]);
+            return decode_scanned(prompt, opts, prefill_call, |tok, key, cache, m| {
+                let (toks, _key, _cache) = steps.call(&(
+                    (params.clone(), state.clone()),
+                    cache,
+                    tok.clone(),
+                    key.clone(),
+                    Tensor::scalar_of(start as f64, DType::I32),
+                    Tensor::zeros(&[m], DType::I32),
+                ))?;
+                Ok(toks)
+            });
+        }
         let o2 = opts.clone();
         let step = rt
             .jit(
@@ -111,25 +168,77 @@ impl DeepseekLm {
                 },
             )
             .donate_args(&[2]);
-        let mut pos = prompt.dims()[1];
-        decode_loop(
-            prompt,
-            opts,
-            |pr, key| pre.call(&(params.clone(), state.clone(), pr.clone(), key.clone())),
-            |tok, key, cache| {
-                let p = Tensor::scalar_of(pos as f64, DType::I32);
-                pos += 1;
-                step.call(&(
-                    params.clone(),
-                    state.clone(),
-                    cache,
-                    tok.clone(),
-                    key.clone(),
-                    p,
-                ))
-            },
-        )
+        let mut pos = start;
+        decode_loop(prompt, opts, prefill_call, |tok, key, cache| {
+            let p = Tensor::scalar_of(pos as f64, DType::I32);
+            pos += 1;
+            step.call(&(
+                params.clone(),
+                state.clone(),
+                cache,
+                tok.clone(),
+                key.clone(),
+                p,
+            ))
+        })
     }
+}
+
+/// `steps.len()` decode steps from `(tok [B], key, cache)` at position `pos` as one scan (the
+/// carry: token, key, position, cache leaves): `(tokens [n, B], key, cache)`.
+#[allow(clippy::too_many_arguments)]
+fn decode_scan(
+    cfg: &DeepseekConfig,
+    ro: &RunOptions,
+    opts: &GenerateOptions,
+    (p, s): &(DeepseekParams, DeepseekState),
+    cache: &ModelCache,
+    tok: &Tensor,
+    key: &Tensor,
+    pos: &Tensor,
+    steps: &Tensor,
+    absorbed: bool,
+) -> Result<(Tensor, Tensor, ModelCache)> {
+    let mut init = vec![tok.clone(), key.clone(), pos.clone()];
+    init.extend(rax_core::tree::flatten(cache));
+    let failed = std::cell::RefCell::new(None);
+    let (carry, ys) = rax_core::scan(
+        |c, _xs| {
+            let run = || -> Result<Vec<Tensor>> {
+                let cache = rax_core::tree::unflatten(cache, c[3..].to_vec())?;
+                let (lg, nc) = decode_step(cfg, ro, p, s, &cache, &c[0], &c[2], absorbed)?;
+                let (t, k) = sample_step(&lg, opts, &c[1])?;
+                let mut next = vec![t, k, &c[2] + 1];
+                next.extend(rax_core::tree::flatten(&nc));
+                Ok(next)
+            };
+            match run() {
+                Ok(next) => {
+                    let y = next[0].clone();
+                    (next, vec![y])
+                }
+                Err(e) => {
+                    *failed.borrow_mut() = Some(e);
+                    (c.to_vec(), vec![c[0].clone()])
+                }
+            }
+        },
+        &init,
+        std::slice::from_ref(steps),
+        None,
+        false,
+    );
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    let (Some(toks), Some(key)) = (ys.into_iter().next(), carry.get(1).cloned()) else {
+        return Err(Error::arg(
+            "deepseek generate",
+            "the decode loop returned no tokens",
+        ));
+    };
+    let cache = rax_core::tree::unflatten(cache, carry[3..].to_vec())?;
+    Ok((toks, key, cache))
 }
 
 impl CausalLm for DeepseekLm {

@@ -9,6 +9,13 @@
 //!   chunk of keys and values, the TimestepNorm and EMA states), so the step compiles once for
 //!   a whole generation; the cache argument is donated.
 //!
+//! - **decode loop** `(params, cache, token [B], key, steps [N]) -> (tokens [N, B], key, cache)`:
+//!   N decode steps as one program (a `scan` whose body is the decode step), so a generation
+//!   is two executions (prefill, then the loop) instead of one per token; the host's dispatch,
+//!   the cache's donation round trip and the token's copy back per token are gone. Compiled
+//!   once per number of new tokens; its tokens are the step-by-step decode's, bit for bit
+//!   (test), since the body is the same traced step.
+//!
 //! Sampling happens inside the programs ([`crate::sampling::sample_step`], megalodon-jax's key
 //! schedule `key, sub = split(key)` per token), so tokens stay on the device until the end.
 //! The attention cache is kept in the compute dtype (bf16 under `c=bf16`), the TimestepNorm
@@ -20,16 +27,71 @@ use super::cache::ModelCache;
 use super::config::MegalodonConfig;
 use super::model::{check_tokens, Forward, MegalodonForCausalLM};
 use crate::family::GenerateOptions;
-use crate::sampling::{decode_loop, sample_step, validate};
+use crate::sampling::{decode_loop, decode_scanned, sample_step, validate};
 use rax_core::{Error, Literal, PrngKey, Result, Tensor};
 use rax_runtime::{Jit, Runtime};
 
 type PrefillIn = (MegalodonForCausalLM, Option<ModelCache>, Tensor, Tensor);
 type StepOut = (Tensor, Tensor, ModelCache);
 type DecodeIn = (MegalodonForCausalLM, ModelCache, Tensor, Tensor);
+/// `(params, cache, token, key, steps)`: `steps` is an int32 `[N]` whose length is the number
+/// of decode steps (its values are unused), so the loop's length is part of the signature.
+type LoopIn = (MegalodonForCausalLM, ModelCache, Tensor, Tensor, Tensor);
 /// A boxed traced step (prefill or decode).
 type StepFn<In> = Box<dyn Fn(&In) -> Result<StepOut>>;
 type Program<In> = Jit<In, StepOut, StepFn<In>>;
+
+/// `n` decode steps from `(tok [B], key, cache)` as one scan: `(tokens [n, B], key, cache)`.
+fn decode_scan(
+    cfg: &MegalodonConfig,
+    opts: &GenerateOptions,
+    p: &MegalodonForCausalLM,
+    cache: &ModelCache,
+    tok: &Tensor,
+    key: &Tensor,
+    steps: &Tensor,
+) -> Result<StepOut> {
+    let b = tok.dims().first().copied().unwrap_or(0);
+    let mut init = vec![tok.clone(), key.clone()];
+    init.extend(rax_core::tree::flatten(cache));
+    let failed = std::cell::RefCell::new(None);
+    let (carry, ys) = rax_core::scan(
+        |c, _xs| {
+            let run = || -> Result<Vec<Tensor>> {
+                let cache = rax_core::tree::unflatten(cache, c[2..].to_vec())?;
+                let (t, k, nc) = step(cfg, opts, p, Some(&cache), &c[0].reshape(&[b, 1]), &c[1])?;
+                let mut next = vec![t, k];
+                next.extend(rax_core::tree::flatten(&nc));
+                Ok(next)
+            };
+            match run() {
+                Ok(next) => {
+                    let y = next[0].clone();
+                    (next, vec![y])
+                }
+                Err(e) => {
+                    *failed.borrow_mut() = Some(e);
+                    (c.to_vec(), vec![c[0].clone()])
+                }
+            }
+        },
+        &init,
+        std::slice::from_ref(steps),
+        None,
+        false,
+    );
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    let (Some(toks), Some(key)) = (ys.into_iter().next(), carry.get(1).cloned()) else {
+        return Err(Error::arg(
+            "megalodon generate",
+            "the decode loop returned no tokens",
+        ));
+    };
+    let cache = rax_core::tree::unflatten(cache, carry[2..].to_vec())?;
+    Ok((toks, key, cache))
+}
 
 /// The hidden state of the last position of `ids` through the model (continuing `cache`),
 /// projected to f32 logits `[B, V]`, sampled; returns `(token, next key, new cache)`.
@@ -70,6 +132,7 @@ pub struct Generator {
     opts: GenerateOptions,
     prefill: Program<PrefillIn>,
     decode: Program<DecodeIn>,
+    decode_loop: Program<LoopIn>,
 }
 
 impl Generator {
@@ -97,12 +160,17 @@ impl Generator {
             let b = tok.dims().first().copied().unwrap_or(0);
             step(&c2, &o2, p, Some(cache), &tok.reshape(&[b, 1]), key)
         });
+        let (c3, o3) = (cfg.clone(), opts.clone());
+        let loop_fn: StepFn<LoopIn> = Box::new(move |(p, cache, tok, key, steps): &LoopIn| {
+            decode_scan(&c3, &o3, p, cache, tok, key, steps)
+        });
         Ok(Generator {
             cfg: cfg.clone(),
             opts: opts.clone(),
             prefill: rt.jit(prefill_fn),
             // The cache (argument 1) is updated in place.
             decode: rt.jit(decode_fn).donate_args(&[1]),
+            decode_loop: rt.jit(loop_fn).donate_args(&[1]),
         })
     }
 
@@ -145,6 +213,29 @@ impl Generator {
             .call(&(params.clone(), cache, token.clone(), key.clone()))
     }
 
+    /// `n >= 1` decode steps after `token [B]` as one program: `(tokens [n, B], key, cache)`,
+    /// the tokens of `n` calls of [`Generator::decode`]. The cache is consumed.
+    pub fn decode_n(
+        &self,
+        params: &MegalodonForCausalLM,
+        cache: ModelCache,
+        token: &Tensor,
+        key: &Tensor,
+        n: usize,
+    ) -> Result<StepOut> {
+        if n == 0 {
+            return Err(Error::arg("megalodon decode_n", "n must be at least 1"));
+        }
+        let steps = Tensor::zeros(&[n], rax_core::DType::I32);
+        self.decode_loop
+            .call(&(params.clone(), cache, token.clone(), key.clone(), steps))
+    }
+
+    /// How many times the decode loop was compiled (once per number of new tokens).
+    pub fn decode_loop_compiles(&self) -> usize {
+        self.decode_loop.compile_count()
+    }
+
     /// How many times the prefill program was compiled (once per prompt signature).
     pub fn prefill_compiles(&self) -> usize {
         self.prefill.compile_count()
@@ -157,7 +248,23 @@ impl Generator {
 
     /// int32 `[B, P + N]`: the prompt followed by `N = max_new_tokens` tokens. `params` should
     /// already be on the runtime's device (`Runtime::put_tree`) when generating repeatedly.
+    /// The decode steps run as one program ([`Generator::decode_n`]).
     pub fn generate(&self, params: &MegalodonForCausalLM, prompt: &Literal) -> Result<Literal> {
+        decode_scanned(
+            prompt,
+            &self.opts,
+            |ids, key| self.prefill(params, None, ids, key),
+            |tok, key, cache, m| Ok(self.decode_n(params, cache, tok, key, m)?.0),
+        )
+    }
+
+    /// Like [`Generator::generate`], one decode program execution per token (the host drives
+    /// the loop): the same tokens.
+    pub fn generate_stepwise(
+        &self,
+        params: &MegalodonForCausalLM,
+        prompt: &Literal,
+    ) -> Result<Literal> {
         decode_loop(
             prompt,
             &self.opts,
