@@ -5,7 +5,7 @@
 //!     cargo run --release -p rax-examples --example bench_megalodon -- --json [--compute bf16]
 //!         [--backend auto|interpreter|PATH.so] [--steps 10] [--init DIR]
 //!         [--batch 4 --seq 256] [--prompt-len 64 --new-tokens 64] [--no-decode]
-//!         [--dump-stablehlo step.mlir] [--no-donate]
+//!         [--dump-stablehlo step.mlir] [--no-donate] [--layers 2]
 //!
 //! Model (the defaults): vocab 256, model_dim 128, 2 layers, 1 head, z_dim 64,
 //! value_dim 256, ffn_hidden_dim 512, cema_ndim 16, chunk 64, norm groups 8; `--init DIR` loads
@@ -108,7 +108,9 @@ fn main() -> Result<()> {
             (loaded.config, loaded.params, Tensor::from_literal(toks))
         }
         None => {
-            let cfg = default_config().with_policy(&policy)?;
+            let mut cfg = default_config();
+            cfg.num_layers = num("--layers", 2)? as _;
+            let cfg = cfg.with_policy(&policy)?;
             let p = MegalodonForCausalLM::init(&cfg, &PrngKey::new(0))?;
             let toks = rax::models::lm::random_tokens(cfg.vocab_size as usize, batch, seq - 1, 0)?;
             (cfg, p, toks)

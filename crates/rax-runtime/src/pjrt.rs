@@ -4,11 +4,13 @@
 //! until `.to_literal()`. Arguments are validated in Rust (count, shape, dtype, donated or
 //! repeated buffers) before any plugin call, so misuse is an `Err`, never a plugin abort.
 //!
-//! NaN semantics: the pip CPU plugins default to XLA's "fast" min/max, which drop NaNs
-//! (`max(NaN, 0) = 0`), unlike jaxlib and rax's interpreter. Before loading the first plugin,
-//! rax appends `--xla_cpu_enable_fast_min_max=false` to `XLA_FLAGS` (unless `XLA_FLAGS` already
-//! mentions that flag), so `maximum`, `minimum` and `clamp` propagate NaN like JAX. (rax-pjrt's
-//! `CompileOptions` cannot carry `DebugOptions` yet; when it can, this should move there.)
+//! XLA flags: before loading the first plugin rax appends to `XLA_FLAGS` (each unless
+//! `XLA_FLAGS` already mentions it) `--xla_cpu_enable_fast_min_max=false`, since the pip CPU
+//! plugins default to XLA's "fast" min/max, which drop NaNs (`max(NaN, 0) = 0`), unlike jaxlib
+//! and rax's interpreter; and `--xla_cpu_enable_concurrency_optimized_scheduler=false`, since
+//! with that scheduler the API 0.115 plugin deadlocks on a large training step (see
+//! [`NO_CONCURRENCY_SCHEDULER_FLAG`]). (rax-pjrt's `CompileOptions` cannot carry `DebugOptions`
+//! yet; when it can, these should move there.)
 //!
 //! Depends on `backend`, rax-core and rax-pjrt.
 
@@ -64,18 +66,43 @@ pub fn element_type(d: DType) -> ElementType {
 /// The XLA flag that makes CPU `maximum`/`minimum` propagate NaN (jaxlib's behaviour).
 pub const NAN_MIN_MAX_FLAG: &str = "--xla_cpu_enable_fast_min_max=false";
 
+/// The XLA flag that turns off the CPU backend's concurrency-optimized scheduler. With it on,
+/// the API 0.115 plugin (lammps-jax-pjrt-cpu 0.11.2) deadlocks executing the 4-layer Megalodon
+/// training step at batch 4 x 256 (every thread waits on a condition variable, forever;
+/// `rax-models/tests/plugin_deadlock.rs`); with it off the program runs, on both plugins.
+pub const NO_CONCURRENCY_SCHEDULER_FLAG: &str =
+    "--xla_cpu_enable_concurrency_optimized_scheduler=false";
+
+/// The flags rax adds to `XLA_FLAGS`, each unless the user's `XLA_FLAGS` names it already.
+pub const RAX_XLA_FLAGS: [&str; 2] = [NAN_MIN_MAX_FLAG, NO_CONCURRENCY_SCHEDULER_FLAG];
+
 static XLA_FLAGS_ONCE: std::sync::Once = std::sync::Once::new();
 
-/// Adds [`NAN_MIN_MAX_FLAG`] to `XLA_FLAGS` once, before any plugin reads it.
+/// `cur` with each of [`RAX_XLA_FLAGS`] the user has not set appended.
+fn with_rax_flags(cur: &str) -> String {
+    let mut v = cur.trim().to_string();
+    for flag in RAX_XLA_FLAGS {
+        let name = flag
+            .trim_start_matches('-')
+            .split('=')
+            .next()
+            .unwrap_or(flag);
+        if !cur.contains(name) {
+            if !v.is_empty() {
+                v.push(' ');
+            }
+            v.push_str(flag);
+        }
+    }
+    v
+}
+
+/// Adds [`RAX_XLA_FLAGS`] to `XLA_FLAGS` once, before any plugin reads it.
 fn ensure_xla_flags() {
     XLA_FLAGS_ONCE.call_once(|| {
         let cur = std::env::var("XLA_FLAGS").unwrap_or_default();
-        if !cur.contains("xla_cpu_enable_fast_min_max") {
-            let v = if cur.trim().is_empty() {
-                NAN_MIN_MAX_FLAG.to_string()
-            } else {
-                format!("{cur} {NAN_MIN_MAX_FLAG}")
-            };
+        let v = with_rax_flags(&cur);
+        if v != cur {
             std::env::set_var("XLA_FLAGS", v);
         }
     });
@@ -417,5 +444,28 @@ impl Executable for PjrtExecutable {
                 }),
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::with_rax_flags;
+
+    #[test]
+    fn rax_flags_are_appended_unless_the_user_set_them() {
+        assert_eq!(
+            with_rax_flags(""),
+            "--xla_cpu_enable_fast_min_max=false \
+             --xla_cpu_enable_concurrency_optimized_scheduler=false"
+        );
+        // A user's own setting of either flag wins; other user flags are kept.
+        assert_eq!(
+            with_rax_flags("--xla_cpu_enable_fast_min_max=true --xla_dump_to=/tmp/d"),
+            "--xla_cpu_enable_fast_min_max=true --xla_dump_to=/tmp/d \
+             --xla_cpu_enable_concurrency_optimized_scheduler=false"
+        );
+        let both = "--xla_cpu_enable_concurrency_optimized_scheduler=true \
+                    --xla_cpu_enable_fast_min_max=false";
+        assert_eq!(with_rax_flags(both), both);
     }
 }
