@@ -2,7 +2,8 @@
 //! stores each layer's normalised latent and rotated RoPE key (compute dtype) in a fixed-length
 //! [`ModelCache`]; each decode step writes the new token's latents at its position and attends
 //! with the absorbed projections ([`rax_nn::mla::decode_absorbed`]) — or, for checking, by
-//! re-expanding the cache ([`rax_nn::mla::decode_naive`]).
+//! re-expanding the cache ([`rax_nn::mla::decode_naive`]). A decode step's MoE layers use the
+//! dense dispatch for a handful of tokens (no block padding, no drops).
 //!
 //! Depends on rax-nn and `model`.
 
@@ -14,6 +15,10 @@ use rax_core::{DType, Error, Result, Tensor};
 use rax_macros::Tree;
 use rax_nn::layers::rms_norm;
 use rax_nn::mla::{self, LatentCache};
+use rax_nn::moe_dispatch::Dispatch;
+
+/// Up to this many tokens per decode step, the MoE layers run every expert densely.
+pub const DENSE_DECODE_MAX_TOKENS: usize = 64;
 
 /// One latent cache per layer, `max_len` positions each.
 #[derive(Clone, Debug, Tree)]
@@ -86,6 +91,19 @@ pub fn decode_step(
         ));
     }
     let c = opts.compute;
+    // A decode step routes only `b` tokens: the dense path (every expert on each token, the
+    // gates zero outside its top-k) is the same sum as the dropless one without its block
+    // padding (dropless pads each expert to a block of rows: 8 x 64 rows for one token), and
+    // never drops a token as a capacity bound could. The training dispatch stays for prefill.
+    let dense = RunOptions {
+        dispatch: Dispatch::Dense,
+        ..opts.clone()
+    };
+    let opts = if b <= DENSE_DECODE_MAX_TOKENS {
+        &dense
+    } else {
+        opts
+    };
     let posv = pos.cast(DType::I32).reshape(&[1]);
     let table = rope_table(cfg, &posv)?;
     let mla_cfg = cfg.mla();
