@@ -5,7 +5,7 @@
 //! `cargo run --release -p xla-ops --example fuzz -- --replay SEED`.
 mod common;
 
-use common::fuzz_plugins::plugins;
+use common::fuzz_plugins::plugins_required_under_ci;
 use xla_ops::fuzz::{self, Backend, Config, Summary};
 
 const SEED: u64 = 2;
@@ -14,13 +14,7 @@ const PROGRAMS: usize = 300;
 #[test]
 fn a_fixed_seed_of_random_programs_agrees_everywhere() {
     fuzz::quiet_panics();
-    let found = plugins();
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    assert!(
-        found.len() >= 2 || !ci,
-        "expected both CPU plugins under CI, found {}",
-        found.len()
-    );
+    let found = plugins_required_under_ci();
     let backends: Vec<&dyn Backend> = found.iter().map(|p| p as &dyn Backend).collect();
     let cfg = Config::default();
     let mut sum = Summary::default();

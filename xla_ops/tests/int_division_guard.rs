@@ -5,7 +5,7 @@
 //! MIN % -1 = 0), the same as the interpreter. Before the guard this test binary was killed.
 mod common;
 
-use common::fuzz_plugins::plugins;
+use common::fuzz_plugins::plugins_required_under_ci;
 use rax_core::ir::BinaryOp;
 use rax_core::{DType, Literal};
 use xla_ops::fuzz::gen::{Program, Step};
@@ -77,7 +77,7 @@ fn programs() -> Vec<(Program, Vec<f64>)> {
 
 #[test]
 fn constant_integer_division_by_zero_and_min_by_minus_one_gives_xla_results() {
-    let found = plugins();
+    let found = plugins_required_under_ci();
     let mut backends: Vec<&dyn Backend> = vec![&Interpreter];
     backends.extend(found.iter().map(|p| p as &dyn Backend));
     for (prog, want) in programs() {
@@ -93,7 +93,7 @@ fn constant_integer_division_by_zero_and_min_by_minus_one_gives_xla_results() {
 
 #[test]
 fn the_seed_that_killed_the_plugin_now_agrees() {
-    let found = plugins();
+    let found = plugins_required_under_ci();
     let backends: Vec<&dyn Backend> = found.iter().map(|p| p as &dyn Backend).collect();
     let o = fuzz::run_seed(885037996365329272, &Config::default(), &backends);
     assert!(!o.failed(), "{}", o.to_json(885037996365329272));

@@ -13,6 +13,7 @@
 //! with the same key and logits the tokens are megalodon-jax's.
 
 use crate::family::GenerateOptions;
+use rax_core::tree::{flatten, unflatten, Tree};
 use rax_core::{AVal, CallSite, DType, Error, Literal, PrngKey, Result, Tensor};
 
 /// Checks the sampling settings (also the ones a traced [`sample`] would otherwise poison on).
@@ -222,6 +223,57 @@ pub fn decode_scanned<C>(
         toks.extend(flat.chunks(b.max(1)).map(|c| c.to_vec()));
     }
     append_tokens(prompt, b, &toks)
+}
+
+/// `steps.len()` decode steps as one traced `scan` (the body of a decode-loop program):
+/// `step(token [B], key, state)` returns the next token, key and state; the carry is the token,
+/// the key and the state's leaves (`state` is the model cache and whatever else advances, e.g.
+/// a position). Returns `(tokens [n, B], key, state)`. An error from `step` while tracing the
+/// body is returned, not poisoned into the loop.
+pub fn scan_decode<S: Tree>(
+    op: &str,
+    tok: &Tensor,
+    key: &Tensor,
+    state: &S,
+    steps: &Tensor,
+    step: impl Fn(&Tensor, &Tensor, &S) -> Result<(Tensor, Tensor, S)>,
+) -> Result<(Tensor, Tensor, S)> {
+    let mut init = vec![tok.clone(), key.clone()];
+    init.extend(flatten(state));
+    let failed = std::cell::RefCell::new(None);
+    let (carry, ys) = rax_core::scan(
+        |c, _xs| {
+            let run = || -> Result<Vec<Tensor>> {
+                let st = unflatten(state, c[2..].to_vec())?;
+                let (t, k, ns) = step(&c[0], &c[1], &st)?;
+                let mut next = vec![t, k];
+                next.extend(flatten(&ns));
+                Ok(next)
+            };
+            match run() {
+                Ok(next) => {
+                    let y = next[0].clone();
+                    (next, vec![y])
+                }
+                Err(e) => {
+                    *failed.borrow_mut() = Some(e);
+                    (c.to_vec(), vec![c[0].clone()])
+                }
+            }
+        },
+        &init,
+        std::slice::from_ref(steps),
+        None,
+        false,
+    );
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    let (Some(toks), Some(key)) = (ys.into_iter().next(), carry.get(1).cloned()) else {
+        return Err(Error::arg(op, "the decode loop returned no tokens"));
+    };
+    let state = unflatten(state, carry[2..].to_vec())?;
+    Ok((toks, key, state))
 }
 
 /// Checks the prompt is int32 `[B, P]`; returns `(B, N)`.

@@ -248,13 +248,7 @@ fn explain_complex(
     let (wp, gp) = (parts(want), parts(got));
     let mut why: Vec<&str> = Vec::new();
     for (i, (a, b)) in wp.chunks(2).zip(gp.chunks(2)).enumerate() {
-        let m = a[0].hypot(a[1]);
-        let within = |ulps: f64| {
-            (0..2).all(|p| {
-                same_value(a[p], b[p], DType::F32)
-                    || (a[p] - b[p]).abs() <= ulps * ulp(DType::F32, m)
-            })
-        };
+        let within = |ulps: f64| c64_close(a, b, ulps);
         if within(4.0) {
             continue;
         }
@@ -467,18 +461,22 @@ fn explain_subnormal_c64(
     let rerun = Interpreter.run(&p.trace().ok()?, &p.inputs).ok()?;
     let w2 = parts(rerun.iter().find(|l| l.aval() == want.aval())?);
     let (wp, gp) = (parts(want), parts(got));
-    let close = |a: &[f64], b: &[f64]| {
-        let m = a[0].hypot(a[1]);
-        (0..2).all(|k| {
-            same_value(a[k], b[k], DType::F32) || (a[k] - b[k]).abs() <= 4.0 * ulp(DType::F32, m)
-        })
-    };
+    let close = |a: &[f64], b: &[f64]| c64_close(a, b, 4.0);
     let ok = wp
         .chunks(2)
         .zip(gp.chunks(2))
         .zip(w2.chunks(2))
         .all(|((a, b), f)| close(a, b) || close(f, b));
     ok.then(|| "c64 subnormal operand parts: XLA CPU flushes them (DAZ), its value is the interpreter's on the flushed operands".into())
+}
+
+/// One c64 element `b` (re, im) against `a`: each part the same value, or within `ulps` f32
+/// ulps of |a| (a complex result's error is relative to its modulus, not to each part).
+fn c64_close(a: &[f64], b: &[f64], ulps: f64) -> bool {
+    let m = a[0].hypot(a[1]);
+    (0..2).all(|k| {
+        same_value(a[k], b[k], DType::F32) || (a[k] - b[k]).abs() <= ulps * ulp(DType::F32, m)
+    })
 }
 
 fn same_value(a: f64, b: f64, d: DType) -> bool {

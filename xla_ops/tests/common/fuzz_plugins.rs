@@ -46,3 +46,16 @@ pub fn plugins() -> Vec<Plugin> {
     }
     v
 }
+
+/// [`plugins`], asserting under CI (`CI=true`) that both CPU plugins are there, so that a test
+/// over them cannot pass by running on nothing.
+pub fn plugins_required_under_ci() -> Vec<Plugin> {
+    let found = plugins();
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(
+        found.len() >= 2 || !ci,
+        "expected both CPU plugins under CI, found {}",
+        found.len()
+    );
+    found
+}

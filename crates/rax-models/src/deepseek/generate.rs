@@ -9,7 +9,7 @@ use super::checkpoint::{load_dir, HfCheckpoint};
 use super::config::DeepseekConfig;
 use super::model::{logits, loss_and_stats, DeepseekParams, DeepseekState, RunOptions};
 use crate::family::{CausalLm, GenerateOptions};
-use crate::sampling::{decode_loop, decode_scanned, sample_step, validate};
+use crate::sampling::{decode_loop, decode_scanned, sample_step, scan_decode, validate};
 use rax_core::{DType, Error, Literal, Policy, Result, Tensor};
 use rax_runtime::Runtime;
 use std::path::Path;
@@ -199,45 +199,19 @@ fn decode_scan(
     steps: &Tensor,
     absorbed: bool,
 ) -> Result<(Tensor, Tensor, ModelCache)> {
-    let mut init = vec![tok.clone(), key.clone(), pos.clone()];
-    init.extend(rax_core::tree::flatten(cache));
-    let failed = std::cell::RefCell::new(None);
-    let (carry, ys) = rax_core::scan(
-        |c, _xs| {
-            let run = || -> Result<Vec<Tensor>> {
-                let cache = rax_core::tree::unflatten(cache, c[3..].to_vec())?;
-                let (lg, nc) = decode_step(cfg, ro, p, s, &cache, &c[0], &c[2], absorbed)?;
-                let (t, k) = sample_step(&lg, opts, &c[1])?;
-                let mut next = vec![t, k, &c[2] + 1];
-                next.extend(rax_core::tree::flatten(&nc));
-                Ok(next)
-            };
-            match run() {
-                Ok(next) => {
-                    let y = next[0].clone();
-                    (next, vec![y])
-                }
-                Err(e) => {
-                    *failed.borrow_mut() = Some(e);
-                    (c.to_vec(), vec![c[0].clone()])
-                }
-            }
+    let state = (pos.clone(), cache.clone());
+    let (toks, key, (_pos, cache)) = scan_decode(
+        "deepseek generate",
+        tok,
+        key,
+        &state,
+        steps,
+        |t, k, (pos, c): &(Tensor, ModelCache)| {
+            let (lg, nc) = decode_step(cfg, ro, p, s, c, t, pos, absorbed)?;
+            let (t, k) = sample_step(&lg, opts, k)?;
+            Ok((t, k, (pos + 1, nc)))
         },
-        &init,
-        std::slice::from_ref(steps),
-        None,
-        false,
-    );
-    if let Some(e) = failed.into_inner() {
-        return Err(e);
-    }
-    let (Some(toks), Some(key)) = (ys.into_iter().next(), carry.get(1).cloned()) else {
-        return Err(Error::arg(
-            "deepseek generate",
-            "the decode loop returned no tokens",
-        ));
-    };
-    let cache = rax_core::tree::unflatten(cache, carry[3..].to_vec())?;
+    )?;
     Ok((toks, key, cache))
 }
 

@@ -27,7 +27,7 @@ use super::cache::ModelCache;
 use super::config::MegalodonConfig;
 use super::model::{check_tokens, Forward, MegalodonForCausalLM};
 use crate::family::GenerateOptions;
-use crate::sampling::{decode_loop, decode_scanned, sample_step, validate};
+use crate::sampling::{decode_loop, decode_scanned, sample_step, scan_decode, validate};
 use rax_core::{Error, Literal, PrngKey, Result, Tensor};
 use rax_runtime::{Jit, Runtime};
 
@@ -52,45 +52,9 @@ fn decode_scan(
     steps: &Tensor,
 ) -> Result<StepOut> {
     let b = tok.dims().first().copied().unwrap_or(0);
-    let mut init = vec![tok.clone(), key.clone()];
-    init.extend(rax_core::tree::flatten(cache));
-    let failed = std::cell::RefCell::new(None);
-    let (carry, ys) = rax_core::scan(
-        |c, _xs| {
-            let run = || -> Result<Vec<Tensor>> {
-                let cache = rax_core::tree::unflatten(cache, c[2..].to_vec())?;
-                let (t, k, nc) = step(cfg, opts, p, Some(&cache), &c[0].reshape(&[b, 1]), &c[1])?;
-                let mut next = vec![t, k];
-                next.extend(rax_core::tree::flatten(&nc));
-                Ok(next)
-            };
-            match run() {
-                Ok(next) => {
-                    let y = next[0].clone();
-                    (next, vec![y])
-                }
-                Err(e) => {
-                    *failed.borrow_mut() = Some(e);
-                    (c.to_vec(), vec![c[0].clone()])
-                }
-            }
-        },
-        &init,
-        std::slice::from_ref(steps),
-        None,
-        false,
-    );
-    if let Some(e) = failed.into_inner() {
-        return Err(e);
-    }
-    let (Some(toks), Some(key)) = (ys.into_iter().next(), carry.get(1).cloned()) else {
-        return Err(Error::arg(
-            "megalodon generate",
-            "the decode loop returned no tokens",
-        ));
-    };
-    let cache = rax_core::tree::unflatten(cache, carry[2..].to_vec())?;
-    Ok((toks, key, cache))
+    scan_decode("megalodon generate", tok, key, cache, steps, |t, k, c| {
+        step(cfg, opts, p, Some(c), &t.reshape(&[b, 1]), k)
+    })
 }
 
 /// The hidden state of the last position of `ids` through the model (continuing `cache`),

@@ -179,25 +179,6 @@ fn binary_int(b: BinaryOp, x: i64, y: i64, d: DType) -> i64 {
     }
 }
 
-/// max (`max = true`) or min of two values as XLA computes them: NaN if either is NaN, and
-/// between zeros of both signs max gives +0 and min gives -0.
-fn nan_extremum(a: f64, b: f64, max: bool) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else if a == b {
-        // The operand whose sign is the one the extremum prefers (+0 for max, -0 for min).
-        if a.is_sign_negative() == max {
-            b
-        } else {
-            a
-        }
-    } else if max {
-        a.max(b)
-    } else {
-        a.min(b)
-    }
-}
-
 /// max/min select one operand: the comparison sees denormals as zero (DAZ) but the
 /// selected operand keeps its bits, as XLA's compare-and-select does (found by the fuzzer:
 /// `max(d, d)` of a subnormal `d` is `d` on both CPU plugins, not 0).
@@ -224,44 +205,27 @@ fn select_max_min(b: BinaryOp, x: f64, y: f64, fx: f64, fy: f64) -> f64 {
     }
 }
 
-fn binary_f64(b: BinaryOp, x: f64, y: f64) -> f64 {
+/// Real float arithmetic (the f32 instance also serves bf16/f16/f8, which compute in f32 and
+/// round once): operands and results flushed like XLA CPU's FTZ/DAZ; max/min select an
+/// operand, comparing flushed values (see `select_max_min`).
+fn binary_float<T: Real>(b: BinaryOp, x: T, y: T) -> T {
     use BinaryOp::*;
     if matches!(b, Max | Min) {
-        return select_max_min(b, x, y, Real::ftz(x), Real::ftz(y));
+        let (fx, fy) = (x.ftz().to_f64(), y.ftz().to_f64());
+        return T::from_f64(select_max_min(b, x.to_f64(), y.to_f64(), fx, fy));
     }
-    let (x, y) = (Real::ftz(x), Real::ftz(y));
-    Real::ftz(match b {
+    let (x, y) = (x.ftz(), y.ftz());
+    match b {
         Add => x + y,
         Sub => x - y,
         Mul => x * y,
         Div => x / y,
         Rem => x % y,
         Pow => x.powf(y),
-        Max => nan_extremum(x, y, true),
-        Min => nan_extremum(x, y, false),
         Atan2 => x.atan2(y),
-        _ => f64::NAN,
-    })
-}
-
-fn binary_f32(b: BinaryOp, x: f32, y: f32) -> f32 {
-    use BinaryOp::*;
-    if matches!(b, Max | Min) {
-        let (fx, fy) = (Real::ftz(x) as f64, Real::ftz(y) as f64);
-        return select_max_min(b, x as f64, y as f64, fx, fy) as f32;
+        _ => T::NAN,
     }
-    let (x, y) = (Real::ftz(x), Real::ftz(y));
-    Real::ftz(match b {
-        Add => x + y,
-        Sub => x - y,
-        Mul => x * y,
-        Div => x / y,
-        Rem => x % y,
-        Pow => x.powf(y),
-        Max | Min => binary_f64(b, x as f64, y as f64) as f32,
-        Atan2 => x.atan2(y),
-        _ => f32::NAN,
-    })
+    .ftz()
 }
 
 /// Complex arithmetic; the parts of a sum, difference, product or quotient are flushed to
@@ -351,13 +315,13 @@ pub fn eval_binary(b: BinaryOp, x: &Literal, y: &Literal) -> Result<Literal> {
         (Data::F32(a), Data::F32(c)) => Data::F32(
             a.iter()
                 .zip(c)
-                .map(|(&p, &q)| binary_f32(b, p, q))
+                .map(|(&p, &q)| binary_float(b, p, q))
                 .collect(),
         ),
         (Data::F64(a), Data::F64(c)) => Data::F64(
             a.iter()
                 .zip(c)
-                .map(|(&p, &q)| binary_f64(b, p, q))
+                .map(|(&p, &q)| binary_float(b, p, q))
                 .collect(),
         ),
         (Data::C64(a), Data::C64(c)) => Data::C64(
@@ -378,7 +342,7 @@ pub fn eval_binary(b: BinaryOp, x: &Literal, y: &Literal) -> Result<Literal> {
                 &Data::F32(
                     a.iter()
                         .zip(&c)
-                        .map(|(&p, &q)| binary_f32(b, p, q))
+                        .map(|(&p, &q)| binary_float(b, p, q))
                         .collect(),
                 ),
                 dt,

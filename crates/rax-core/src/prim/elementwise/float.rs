@@ -6,7 +6,7 @@
 //! Adding a math function a new kernel needs: one name in the `real_float!` list (when `f32`
 //! and `f64` have it as an inherent method), or one method with an impl per type otherwise.
 
-use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::ops::{Add, Div, Mul, Neg, Rem, Sub};
 
 /// Declares [`Real`] with the listed inherent `f32`/`f64` methods of type `fn(self) -> Self`.
 macro_rules! real_float {
@@ -19,6 +19,7 @@ macro_rules! real_float {
             + Sub<Output = Self>
             + Mul<Output = Self>
             + Div<Output = Self>
+            + Rem<Output = Self>
             + Neg<Output = Self>
         {
             /// 0.
@@ -39,6 +40,14 @@ macro_rules! real_float {
             fn erf_inv(self) -> Self;
             /// A subnormal becomes a zero of the same sign (XLA CPU's FTZ/DAZ).
             fn ftz(self) -> Self;
+            /// self^y.
+            fn powf(self, y: Self) -> Self;
+            /// atan2(self, x).
+            fn atan2(self, x: Self) -> Self;
+            /// Widened to f64 (exact).
+            fn to_f64(self) -> f64;
+            /// Narrowed from f64 (rounded to nearest).
+            fn from_f64(v: f64) -> Self;
 
             /// -1, 0 or 1; NaN stays NaN and -0.0 stays -0.0.
             fn sign(self) -> Self {
@@ -75,6 +84,10 @@ macro_rules! real_float {
             fn ftz(self) -> f32 {
                 if self.is_subnormal() { 0.0f32.copysign(self) } else { self }
             }
+            fn powf(self, y: f32) -> f32 { f32::powf(self, y) }
+            fn atan2(self, x: f32) -> f32 { f32::atan2(self, x) }
+            fn to_f64(self) -> f64 { self as f64 }
+            fn from_f64(v: f64) -> f32 { v as f32 }
         }
 
         impl Real for f64 {
@@ -88,6 +101,10 @@ macro_rules! real_float {
             fn ftz(self) -> f64 {
                 if self.is_subnormal() { 0.0f64.copysign(self) } else { self }
             }
+            fn powf(self, y: f64) -> f64 { f64::powf(self, y) }
+            fn atan2(self, x: f64) -> f64 { f64::atan2(self, x) }
+            fn to_f64(self) -> f64 { self as f64 }
+            fn from_f64(v: f64) -> f64 { v as f64 }
         }
     };
 }
