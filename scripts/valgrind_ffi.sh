@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs rax's PJRT FFI tests (crates/rax-pjrt/tests) under valgrind memcheck: invalid reads and
 # writes, uses of uninitialised values and definite leaks *in rax's code* fail the run.
+# The tests are built without the `jemalloc` feature (memcheck tracks the system allocator).
 # scripts/valgrind_plugins.supp suppresses only uninitialised-value reports and leaks inside the
 # PJRT plugins' own code (see there why); invalid reads and writes are never suppressed. Not
 # part of CI (slow: minutes per test binary).
@@ -15,7 +16,7 @@ tests=("$@")
 supp=scripts/valgrind_plugins.supp
 status=0
 for t in "${tests[@]}"; do
-  bin=$(cargo test -p rax-pjrt --test "$t" --no-run --message-format=json 2>/dev/null \
+  bin=$(cargo test -p rax-pjrt --no-default-features --test "$t" --no-run --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys
 for l in sys.stdin:
     m=json.loads(l)

@@ -247,3 +247,42 @@ fn timestep_norm_continues_a_sequence_exactly_and_rejects_bad_shapes() {
     assert!(e.contains("TimestepNorm"), "{e}");
     assert!(TimestepNorm::init(30, 4, 0, 1e-5).is_err());
 }
+
+/// `power_block` over a long block (split into `q^{a·S}·q^b`) and over short blocks (direct
+/// `pow`/`cos`/`sin` per exponent) both stay within f32 rounding of `qʲ` computed in f64 from
+/// the same f32 `q`. The bound per element is a few ulps of the magnitude plus the rounding of
+/// the angle `arg(q)·j`, which grows with `j`: `(1 + j·|arg q|)·4ε·|q|ʲ + 1e-7`.
+#[test]
+fn split_powers_stay_within_f32_rounding() {
+    let g = golden();
+    let c = ema(&g).coeffs();
+    let (re, im) = (c.q.re.to_f64_vec().unwrap(), c.q.im.to_f64_vec().unwrap());
+    let (start, size) = (3usize, 300usize);
+    let split = cema::power_block(&c.q, start, size);
+    let direct: Vec<Cplx> = (0..size)
+        .step_by(30)
+        .map(|o| cema::power_block(&c.q, start + o, 30.min(size - o)))
+        .collect();
+    let direct = Cplx {
+        re: Tensor::concat(&direct.iter().map(|p| p.re.clone()).collect::<Vec<_>>(), 2),
+        im: Tensor::concat(&direct.iter().map(|p| p.im.clone()).collect::<Vec<_>>(), 2),
+    };
+    for (name, p) in [("split", &split), ("direct", &direct)] {
+        let (pr, pi) = (p.re.to_f64_vec().unwrap(), p.im.to_f64_vec().unwrap());
+        let mut worst = 0f64;
+        for (k, (&qr, &qi)) in re.iter().zip(&im).enumerate() {
+            let (r, phi) = ((qr * qr + qi * qi).sqrt().min(1.0), qi.atan2(qr));
+            for jj in 0..size {
+                let j = (start + jj) as f64;
+                let m = r.powf(j);
+                let (er, ei) = (m * (phi * j).cos(), m * (phi * j).sin());
+                let (gr, gi) = (pr[k * size + jj], pi[k * size + jj]);
+                let err = (gr - er).hypot(gi - ei);
+                let bound = (1.0 + j * phi.abs()) * 4.0 * f32::EPSILON as f64 * m + 1e-7;
+                worst = worst.max(err / bound);
+            }
+        }
+        eprintln!("{name}: worst error / bound {worst:.3}");
+        assert!(worst <= 1.0, "{name} powers off by {worst} bounds");
+    }
+}

@@ -19,6 +19,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod allocator;
 mod api;
 mod buffer;
 mod client;
@@ -37,6 +38,7 @@ mod plugin;
 pub mod proto;
 mod signature;
 
+pub use allocator::allocator_name;
 pub use api::check_field as api_table_contains;
 pub use buffer::{dense_byte_size, Buffer};
 pub use client::Client;
