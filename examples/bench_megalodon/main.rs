@@ -6,6 +6,7 @@
 //!         [--backend auto|interpreter|PATH.so] [--steps 10] [--init DIR]
 //!         [--batch 4 --seq 256] [--prompt-len 64 --new-tokens 64] [--no-decode]
 //!         [--dump-stablehlo step.mlir] [--no-donate] [--layers 2]
+//!         [--dump-parts PREFIX]
 //!
 //! Model (the defaults): vocab 256, model_dim 128, 2 layers, 1 head, z_dim 64,
 //! value_dim 256, ffn_hidden_dim 512, cema_ndim 16, chunk 64, norm groups 8; `--init DIR` loads
@@ -18,6 +19,8 @@
 //! lowering to StableHLO text; `compile_s` is the time of `Jit::compile` (ahead of time, as
 //! JAX's `lowered.compile()`) less trace+lower; then one warm-up step runs and `steps` steps
 //! are timed. `--compute bf16` runs the policy `p=f32,c=bf16,a=f32,s=f32`.
+//! `--dump-parts PREFIX` also writes the loss alone (`PREFIX.loss.mlir`) and the loss with its
+//! gradient (`PREFIX.grad.mlir`), to see with `hlo_bench` where the step's compile time goes.
 //!
 //! Decode: greedy continuation of the first `prompt-len` tokens of each row by `new-tokens`
 //! tokens with the jitted prefill and the decode loop program of `megalodon::generate`; the
@@ -137,6 +140,20 @@ fn main() -> Result<()> {
     let trace_lower_s = t0.elapsed().as_secs_f64();
     if let Some(path) = get("--dump-stablehlo") {
         std::fs::write(&path, &text).map_err(|e| Error::data("--dump-stablehlo", e.to_string()))?;
+    }
+    if let Some(prefix) = get("--dump-parts") {
+        let c3 = cfg.clone();
+        let loss = rt.jit(move |(p, toks): &(MegalodonForCausalLM, Tensor)| lm_loss(p, &c3, toks));
+        let c4 = cfg.clone();
+        let grad = rt.jit(move |(p, toks): &(MegalodonForCausalLM, Tensor)| loss_of(&c4, p, toks));
+        let parts = (x.0.clone(), x.2.clone());
+        for (name, text) in [
+            ("loss", loss.stablehlo(&parts)?),
+            ("grad", grad.stablehlo(&parts)?),
+        ] {
+            let path = format!("{prefix}.{name}.mlir");
+            std::fs::write(&path, text).map_err(|e| Error::data("--dump-parts", e.to_string()))?;
+        }
     }
     let t1 = Instant::now();
     step.compile(&x)?; // traces and lowers again, then compiles
