@@ -7,13 +7,14 @@
 //! its temporaries again (about 18,000 faults and a quarter of the step's time in the
 //! kernel, measured with `perf`; see docs/performance.md, "The allocator").
 //!
-//! With the `jemalloc` feature (on by default) this crate makes jemalloc the global
+//! With the `jemalloc` feature (on by default here and in `rax-runtime`, `rax-models` and
+//! `rax`, which forward it) this crate makes jemalloc the global
 //! allocator, with its `malloc`, `free`, `posix_memalign`, ... exported unprefixed, so the
 //! plugin's own calls bind to it as well (the dynamic linker resolves the plugin's
 //! `malloc` against the executable first). Configured by [`malloc_conf`], jemalloc keeps
 //! freed pages for reuse: the next step's temporaries land on pages that are already
-//! mapped. Turn the feature off (`default-features = false`) to keep the
-//! system allocator, e.g. when the binary installs its own `#[global_allocator]`.
+//! mapped. Turn the feature off (`default-features = false` on `rax`) to keep
+//! the system allocator, e.g. when the binary installs its own `#[global_allocator]`.
 
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
