@@ -41,6 +41,11 @@ p.add_argument("--init", help="directory with model.safetensors and tokens.safet
 p.add_argument("--write-init", help="write model.safetensors + tokens.safetensors to this directory and exit")
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--json", action="store_true")
+p.add_argument(
+    "--compile-cache",
+    help="JAX's persistent compilation cache in this directory (every entry kept), to compare "
+    "with rax's RAX_COMPILATION_CACHE_DIR",
+)
 p.add_argument("--dump-stablehlo", help="write the lowered StableHLO text of the step to this file")
 args = p.parse_args()
 
@@ -48,6 +53,11 @@ import equinox as eqx  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
+
+if args.compile_cache:
+    jax.config.update("jax_compilation_cache_dir", args.compile_cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 from safetensors.numpy import load_file, save_file  # noqa: E402
 
 from megalodon_jax import MegalodonConfig, MegalodonForCausalLM, generate  # noqa: E402
@@ -133,6 +143,7 @@ out = {
     "impl": "megalodon-jax", "backend": jax.default_backend(), "plugin_api_version": None,
     "policy": "p=f32,c=bf16,a=f32,s=f32" if args.compute == "bf16" else "p=f32,c=f32,a=f32,s=f32",
     "compute": args.compute, "batch": B, "seq": T,
+    "compile_cache": args.compile_cache is not None,
     "trace_lower_s": t1 - t0, "compile_s": t2 - t1b, "step_median_s": float(np.median(times)),
     "step_min_s": float(np.min(times)), "first_loss": first_loss, "loss": float(loss),
     "params": n_params, "steps": args.steps + 1, "stablehlo_bytes": len(text),

@@ -246,6 +246,11 @@ fn main() -> Result<()> {
             (g.prefill_compiles() + g.decode_loop_compiles() + g.decode_compiles()).into();
         out["generated"] = serde_json::json!(rows);
     }
+    // Only with RAX_COMPILATION_CACHE_DIR set: `hits` > 0 means compile_s timed a cache load.
+    out["compile_cache"] = match rt.compile_cache_stats() {
+        Some(c) => serde_json::json!({"hits": c.hits, "misses": c.misses}),
+        None => serde_json::Value::Null,
+    };
     println!("{out}");
     Ok(())
 }

@@ -26,4 +26,15 @@ for C in f32 bf16; do
     "$RAX" --init "$INIT" --compute "$C" --steps "$STEPS" --json | tee -a "$OUT/results.jsonl" | cut -c1-300
   done
 done
+# Warm persistent compilation caches (f32): rax's RAX_COMPILATION_CACHE_DIR and JAX's
+# jax_compilation_cache_dir, each filled by one run and then timed twice. (megalodon-jax's
+# step contains equinox error_if host callbacks, which JAX does not cache.)
+CACHE="$OUT/compile-cache"
+rm -rf "$CACHE"
+"$PY" examples/bench_megalodon/bench_megalodon_jax.py --init "$INIT" --steps 2 --compile-cache "$CACHE/jax" >/dev/null
+RAX_COMPILATION_CACHE_DIR="$CACHE/rax" "$RAX" --init "$INIT" --steps 2 --json >/dev/null
+for _ in 1 2; do
+  "$PY" examples/bench_megalodon/bench_megalodon_jax.py --init "$INIT" --steps "$STEPS" --compile-cache "$CACHE/jax" --json | tail -n 1 | tee -a "$OUT/results.jsonl" | cut -c1-300
+  RAX_COMPILATION_CACHE_DIR="$CACHE/rax" "$RAX" --init "$INIT" --steps "$STEPS" --json | tee -a "$OUT/results.jsonl" | cut -c1-300
+done
 python3 examples/bench_megalodon/summary.py "$OUT/results.jsonl"

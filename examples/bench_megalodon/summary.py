@@ -1,7 +1,8 @@
 """Table of bench_megalodon results (JSON lines from bench_megalodon_jax.py and rax's
 bench_megalodon): the median of each figure per (compute dtype, implementation), the ratios
 rax / megalodon-jax against the issue's targets (step <= 0.7x, compile <= 0.3x, trace+lower
-<= 0.1x), the decode speed ratio, and whether both decoded the same greedy tokens.
+<= 0.1x), the decode speed ratio, and whether both decoded the same greedy tokens. Runs with
+a persistent compilation cache (run.sh's last pass) form their own rows.
 
     python3 examples/bench_megalodon/summary.py target/bench_megalodon/results.jsonl
 """
@@ -11,13 +12,18 @@ import sys
 
 TARGETS = {"trace_lower_s": 0.1, "compile_s": 0.3, "step_median_s": 0.7}
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip().startswith("{")]
+# A cache-filling run (rax: no hit yet) times a compile, not a load: leave it out.
+rows = [r for r in rows if not (isinstance(r.get("compile_cache"), dict) and r["compile_cache"]["hits"] == 0)]
 
 
 def name(r):
+    # Runs with a persistent compilation cache (rax: RAX_COMPILATION_CACHE_DIR, megalodon-jax:
+    # --compile-cache) are their own rows, compared with each other.
+    cached = " cache" if r.get("compile_cache") else ""
     if r["impl"] != "rax":
-        return r["impl"]
+        return r["impl"] + cached
     api = r.get("plugin_api_version")
-    return f"rax-{r['backend']}" + (f" {api}" if api else "")
+    return f"rax-{r['backend']}" + (f" {api}" if api else "") + cached
 
 
 def med(rs, key):
@@ -38,11 +44,11 @@ for comp in dict.fromkeys(r["compute"] for r in rows):
         print(f"{comp:8} {n:16} {len(rs):4d} {med(rs, 'trace_lower_s'):13.3f} {med(rs, 'compile_s'):10.3f} "
               f"{med(rs, 'step_median_s'):8.4f} {spread:>15} {med(rs, 'decode_tokens_per_s'):12.1f} "
               f"{rs[-1]['loss']:10.6f}")
-    peer = groups.get("megalodon-jax")
-    if not peer:
-        continue
     for n, rs in groups.items():
-        if n == "megalodon-jax":
+        if n.startswith("megalodon-jax"):
+            continue
+        peer = groups.get("megalodon-jax" + (" cache" if n.endswith(" cache") else ""))
+        if not peer:
             continue
         parts = []
         for key, label in (("trace_lower_s", "trace+lower"), ("compile_s", "compile"), ("step_median_s", "step")):
@@ -58,4 +64,4 @@ for comp in dict.fromkeys(r["compute"] for r in rows):
             parts.append(f"greedy tokens equal {same}/{total}"
                          + ("" if first is None else f" (first difference at new token {first})"))
         loss = f", loss diff {rs[-1]['loss'] - peer[-1]['loss']:+.2e}" if rs[-1]["steps"] == peer[-1]["steps"] else ""
-        print(f"{'':8} {n}/megalodon-jax: " + ", ".join(parts) + loss)
+        print(f"{'':8} {n}/{name(peer[0])}: " + ", ".join(parts) + loss)

@@ -79,18 +79,53 @@ impl Client {
         args.compile_options = encoded.as_ptr().cast();
         args.compile_options_size = encoded.len();
         pjrt_call!(api, PJRT_Client_Compile, &mut args)?;
-        if args.executable.is_null() {
+        self.wrap_loaded(args.executable, "PJRT_Client_Compile", main_signature(mlir_text))
+    }
+
+    /// Loads an executable from bytes [`Executable::serialize`] wrote
+    /// (`PJRT_Executable_DeserializeAndLoad`). The bytes must come from the same plugin build
+    /// on the same kind of host: the plugin checks little and a wrong build may fail to load
+    /// (an `Err`). `mlir_text`, the program the bytes were compiled from, gives the parameter
+    /// signature `execute` validates against (without it, only the argument count is checked
+    /// by the plugin).
+    pub fn deserialize_executable(
+        &self,
+        bytes: &[u8],
+        mlir_text: Option<&str>,
+    ) -> Result<Executable> {
+        let api = self.inner.api();
+        let mut args = ffi::PJRT_Executable_DeserializeAndLoad_Args::new();
+        args.client = self.inner.raw;
+        args.serialized_executable = bytes.as_ptr().cast();
+        args.serialized_executable_size = bytes.len();
+        pjrt_call!(api, PJRT_Executable_DeserializeAndLoad, &mut args)?;
+        self.wrap_loaded(
+            args.loaded_executable,
+            "PJRT_Executable_DeserializeAndLoad",
+            mlir_text.and_then(main_signature),
+        )
+    }
+
+    /// Takes ownership of a loaded executable the plugin returned from `function`.
+    fn wrap_loaded(
+        &self,
+        loaded: *mut ffi::PJRT_LoadedExecutable,
+        function: &'static str,
+        signature: Option<Vec<ArgSpec>>,
+    ) -> Result<Executable> {
+        if loaded.is_null() {
             return Err(Error::NullOutput {
-                function: "PJRT_Client_Compile",
+                function,
                 what: "executable",
             });
         }
+        let api = self.inner.api();
         let mut exe = Executable {
-            loaded: args.executable,
+            loaded,
             exec: ptr::null_mut(),
             client: Arc::clone(&self.inner),
             num_outputs: 0,
-            signature: main_signature(mlir_text),
+            signature,
         };
         let mut get = ffi::PJRT_LoadedExecutable_GetExecutable_Args::new();
         get.loaded_executable = exe.loaded;
@@ -175,6 +210,40 @@ impl Executable {
             at += r;
         }
         Ok(out)
+    }
+
+    /// The plugin's serialization of the compiled program (`PJRT_Executable_Serialize`), for
+    /// [`Client::deserialize_executable`] in a later process. Not portable: only the same
+    /// plugin build on the same kind of host loads it back.
+    pub fn serialize(&self) -> Result<Vec<u8>> {
+        let mut args = ffi::PJRT_Executable_Serialize_Args::new();
+        args.executable = self.exec;
+        pjrt_call!(self.api(), PJRT_Executable_Serialize, &mut args)?;
+        let bytes = if args.serialized_bytes.is_null() || args.serialized_bytes_size == 0 {
+            Vec::new()
+        } else {
+            // SAFETY: valid until the deleter runs below; `serialized_bytes_size` bytes.
+            unsafe {
+                std::slice::from_raw_parts(
+                    args.serialized_bytes.cast::<u8>(),
+                    args.serialized_bytes_size,
+                )
+            }
+            .to_vec()
+        };
+        if let Some(delete) = args.serialized_executable_deleter {
+            if !args.serialized_executable.is_null() {
+                // SAFETY: the plugin's deleter, called once on its own object.
+                unsafe { delete(args.serialized_executable) };
+            }
+        }
+        if bytes.is_empty() {
+            return Err(Error::NullOutput {
+                function: "PJRT_Executable_Serialize",
+                what: "serialized bytes",
+            });
+        }
+        Ok(bytes)
     }
 
     /// The plugin's fingerprint of the compiled program, if it computes one.

@@ -155,6 +155,11 @@ pub trait Backend: fmt::Debug + Send + Sync {
     fn to_host(&self, a: &Array) -> Result<Literal> {
         a.to_literal()
     }
+
+    /// Counters of the persistent compilation cache, when this backend uses one.
+    fn compile_cache_stats(&self) -> Option<crate::compile_cache::CacheStats> {
+        None
+    }
 }
 
 /// A compiled program of some backend.

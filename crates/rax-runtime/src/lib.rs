@@ -6,6 +6,8 @@
 //!   [`Pjrt`] (StableHLO through a PJRT plugin, results kept on the device).
 //! - [`Runtime`]: the chosen backend and why ([`Runtime::auto`]: explicit plugin, then
 //!   pip-installed plugins GPU > CPU, then the interpreter).
+//! - [`CompileCache`]: compiled programs kept on disk across processes
+//!   (`RAX_COMPILATION_CACHE_DIR`).
 //! - [`Jit`]: `rt.jit(f)` traces `f` over pytrees once per signature, caches the compiled
 //!   program, donates chosen inputs so they are updated in place; `f` returns a tree or a
 //!   `Result` of one. [`jit`]`(f)` does the same on the default runtime ([`Runtime::global`]).
@@ -28,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod compile_cache;
 pub mod default;
 pub mod interp;
 pub mod jit;
@@ -36,6 +39,7 @@ pub mod runtime;
 pub mod test_backends;
 
 pub use backend::{is_donated, Backend, BackendInfo, Donation, Executable};
+pub use compile_cache::{CacheStats, CompileCache, CACHE_DIR_ENV};
 pub use default::jit;
 pub use interp::{InterpArray, Interpreter};
 pub use jit::{Jit, TraceFn};

@@ -12,11 +12,14 @@
 //! [`NO_CONCURRENCY_SCHEDULER_FLAG`]). (rax-pjrt's `CompileOptions` cannot carry `DebugOptions`
 //! yet; when it can, these should move there.)
 //!
-//! Depends on `backend`, rax-core and rax-pjrt.
+//! Compiled programs can be kept across processes: see [`crate::compile_cache`].
+//!
+//! Depends on `backend`, `compile_cache`, rax-core and rax-pjrt.
 
 use crate::backend::{
     check_args, check_donated_unique, Backend, BackendInfo, Donation, Executable,
 };
+use crate::compile_cache::{CompileCache, CompileTarget};
 use rax_core::lower::{lower_module, ModuleOptions};
 use rax_core::{AVal, Array, DType, DeviceArray, Error, Graph, Literal, Result};
 use rax_pjrt::{Buffer, Client, CompileOptions, Device, ElementType, Plugin, PluginCandidate};
@@ -116,6 +119,8 @@ fn err(context: &str, e: rax_pjrt::Error) -> Error {
 pub struct Pjrt {
     shared: Arc<Shared>,
     info: BackendInfo,
+    cache: Option<Arc<CompileCache>>,
+    target: CompileTarget,
 }
 
 struct Shared {
@@ -165,6 +170,9 @@ impl Pjrt {
             .platform_name()
             .map_err(|e| err(&ctx("reading the platform name"), e))?;
         let platform_version = client.platform_version().unwrap_or_default();
+        let (major, minor) = plugin.api_version();
+        let target =
+            CompileTarget::current(&path, &format!("{major}.{minor} {platform} {platform_version}"));
         let info = BackendInfo {
             name: NAME.into(),
             platform,
@@ -179,7 +187,61 @@ impl Pjrt {
                 device,
             }),
             info,
+            cache: CompileCache::from_env().map(Arc::new),
+            target,
         })
+    }
+
+    /// Uses the persistent compilation cache in `dir` (see [`crate::compile_cache`]) instead
+    /// of the one `RAX_COMPILATION_CACHE_DIR` names, if any.
+    pub fn with_compile_cache(mut self, dir: impl Into<std::path::PathBuf>) -> Pjrt {
+        self.cache = Some(Arc::new(CompileCache::new(dir)));
+        self
+    }
+
+    /// Turns the persistent compilation cache off for this backend.
+    pub fn without_compile_cache(mut self) -> Pjrt {
+        self.cache = None;
+        self
+    }
+
+    /// The persistent compilation cache in use, if any (its directory and hit counts).
+    pub fn compile_cache(&self) -> Option<&CompileCache> {
+        self.cache.as_deref()
+    }
+
+    /// Compiles `text`, or loads it from the compilation cache when an intact entry for this
+    /// program, plugin and host is there (storing it after a compile).
+    fn compile_text(&self, text: &str, options: &CompileOptions) -> Result<rax_pjrt::Executable> {
+        let client = &self.shared.client;
+        let compile = || {
+            client
+                .compile(text, options)
+                .map_err(|e| err("compiling the lowered StableHLO", e))
+        };
+        let Some(cache) = &self.cache else {
+            return compile();
+        };
+        let encoded = options
+            .encode()
+            .map_err(|e| err("encoding the compile options", e))?;
+        let key = cache.key(text, &encoded, &self.target);
+        if let Some(bytes) = cache.get(&key) {
+            match client.deserialize_executable(&bytes, Some(text)) {
+                Ok(exe) => {
+                    cache.hit();
+                    return Ok(exe);
+                }
+                Err(_) => cache.reject(&key),
+            }
+        }
+        cache.miss();
+        let exe = compile()?;
+        if let Ok(bytes) = exe.serialize() {
+            // A failed write is counted and reported by the cache; the program still runs.
+            let _ = cache.put(&key, &bytes);
+        }
+        Ok(exe)
     }
 
     /// The rax-pjrt client (for raw access, e.g. benchmarks).
@@ -308,11 +370,7 @@ impl Backend for Pjrt {
             rax_core::limits::check_alloc(&format!("jit (result {i})"), a)?;
         }
         let text = lower_module(graph, &self.module_options(donation))?;
-        let exe = self
-            .shared
-            .client
-            .compile(&text, &CompileOptions::default())
-            .map_err(|e| err("compiling the lowered StableHLO", e))?;
+        let exe = self.compile_text(&text, &CompileOptions::default())?;
         if exe.num_outputs() != out_avals.len() {
             return Err(Error::backend(
                 NAME,
@@ -338,6 +396,10 @@ impl Backend for Pjrt {
             flags,
             text,
         }))
+    }
+
+    fn compile_cache_stats(&self) -> Option<crate::CacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
     }
 
     fn to_device(&self, lit: &Literal) -> Result<Array> {

@@ -158,6 +158,12 @@ impl Runtime {
         &self.description
     }
 
+    /// Hits and misses of the persistent compilation cache (`RAX_COMPILATION_CACHE_DIR`), if
+    /// the backend uses one.
+    pub fn compile_cache_stats(&self) -> Option<crate::CacheStats> {
+        self.backend.compile_cache_stats()
+    }
+
     /// True for a PJRT backend.
     pub fn is_pjrt(&self) -> bool {
         self.info().name == "pjrt"

@@ -202,7 +202,49 @@ pub struct PJRT_Executable_OutputDimensions_Args {
 pub type PJRT_Executable_OutputDimensions =
     unsafe extern "C" fn(args: *mut PJRT_Executable_OutputDimensions_Args) -> *mut PJRT_Error;
 
+/// Opaque owner of a serialization's bytes.
+#[repr(C)]
+pub struct PJRT_SerializedExecutable {
+    _opaque: [u8; 0],
+}
+
+#[repr(C)]
+pub struct PJRT_Executable_Serialize_Args {
+    pub struct_size: usize,
+    pub extension_start: *mut PJRT_Extension_Base,
+    pub executable: *const PJRT_Executable,
+    /// Out; valid until `serialized_executable_deleter(serialized_executable)`.
+    pub serialized_bytes: *const c_char,
+    pub serialized_bytes_size: usize,
+    /// Out; backs `serialized_bytes`.
+    pub serialized_executable: *mut PJRT_SerializedExecutable,
+    /// Out; must be called once on `serialized_executable`.
+    pub serialized_executable_deleter:
+        Option<unsafe extern "C" fn(exec: *mut PJRT_SerializedExecutable)>,
+}
+pub type PJRT_Executable_Serialize =
+    unsafe extern "C" fn(args: *mut PJRT_Executable_Serialize_Args) -> *mut PJRT_Error;
+
+/// Declared with the two trailing option fields of later headers (null here: the options
+/// stored in the serialization are used), so the size is at least what any plugin expects.
+#[repr(C)]
+pub struct PJRT_Executable_DeserializeAndLoad_Args {
+    pub struct_size: usize,
+    pub extension_start: *mut PJRT_Extension_Base,
+    pub client: *mut super::PJRT_Client,
+    pub serialized_executable: *const c_char,
+    pub serialized_executable_size: usize,
+    /// Out.
+    pub loaded_executable: *mut PJRT_LoadedExecutable,
+    pub overridden_serialized_compile_options: *const c_char,
+    pub overridden_serialized_compile_options_size: usize,
+}
+pub type PJRT_Executable_DeserializeAndLoad =
+    unsafe extern "C" fn(args: *mut PJRT_Executable_DeserializeAndLoad_Args) -> *mut PJRT_Error;
+
 pjrt_struct! {
+    PJRT_Executable_Serialize_Args => serialized_executable_deleter,
+    PJRT_Executable_DeserializeAndLoad_Args => overridden_serialized_compile_options_size,
     PJRT_LoadedExecutable_Destroy_Args => executable,
     PJRT_LoadedExecutable_GetExecutable_Args => executable,
     PJRT_LoadedExecutable_Delete_Args => executable,

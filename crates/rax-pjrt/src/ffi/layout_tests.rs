@@ -68,3 +68,13 @@ fn layouts_match_c_header() {
     }
     assert_eq!(PJRT_Api_STRUCT_SIZE, 984);
 }
+
+/// The serialization structs, from the header's declarations (`DeserializeAndLoad` with the
+/// two override fields later headers add; a plugin accepts a struct larger than its own).
+#[test]
+fn serialization_layouts() {
+    expect_layout! {
+        PJRT_Executable_Serialize_Args: 56, 56;
+        PJRT_Executable_DeserializeAndLoad_Args: 64, 64;
+    }
+}

@@ -1,0 +1,97 @@
+//! The persistent compilation cache on both CPU plugins: a second backend (a fresh client, as
+//! in a new process) loads the program the first one compiled and gives bitwise the same
+//! results, donation included; damaged or unloadable entries are recompiled, never fatal.
+mod common;
+
+use common::*;
+use rax_core::Tensor;
+use rax_runtime::{discover_plugins, is_donated, CacheStats, Pjrt, Runtime};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn cache_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rax-cc-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// A runtime on `plugin` caching in `dir`, and the backend to read its counters from.
+fn cached(plugin: &Path, dir: &Path) -> (Runtime, Arc<Pjrt>) {
+    let p = Arc::new(Pjrt::load(plugin).unwrap().with_compile_cache(dir));
+    (Runtime::from_backend(p.clone(), "test"), p)
+}
+
+/// A small training-like step: params donated and updated, plus a loss.
+fn run_steps(rt: &Runtime) -> (Vec<f32>, Vec<f32>) {
+    let step = rt
+        .jit(|(w, x): &(Tensor, Tensor)| {
+            let y = x.matmul(w);
+            let loss = (&y * &y).mean(&[0, 1]);
+            (w * 0.9 + &y.sum(&[0]) * 0.01, loss)
+        })
+        .donate_args(&[0]);
+    let x = Tensor::from_vec(vec![3, 4], (0..12).map(|i| i as f32 * 0.25 - 1.0).collect()).unwrap();
+    let mut w = rt
+        .put(&Tensor::from_vec(vec![4, 4], (0..16).map(|i| (i as f32).sin()).collect())
+            .unwrap()
+            .to_literal()
+            .unwrap())
+        .unwrap();
+    let mut losses = Vec::new();
+    for _ in 0..3 {
+        let old = w.clone();
+        let (nw, loss) = step.call(&(w, x.clone())).unwrap();
+        assert!(is_donated(old.array().unwrap()), "the donated parameter was consumed");
+        losses.push(loss.to_vec::<f32>().unwrap()[0]);
+        w = nw;
+    }
+    assert_eq!(step.compile_count(), 1);
+    (w.to_vec::<f32>().unwrap(), losses)
+}
+
+#[test]
+fn second_backend_loads_what_the_first_compiled() {
+    let plugins = discover_plugins();
+    let cpu: Vec<_> = plugins.cpu().collect();
+    if cpu.is_empty() {
+        assert!(!ci(), "no CPU plugin under CI");
+        return;
+    }
+    for c in cpu {
+        let label = c.path.display().to_string();
+        let dir = cache_dir(&format!("{}", c.path.file_stem().unwrap().to_string_lossy()));
+        let plain = run_steps(&Runtime::pjrt(&c.path).unwrap());
+
+        let (rt1, p1) = cached(&c.path, &dir);
+        let first = run_steps(&rt1);
+        let s1 = p1.compile_cache().unwrap().stats();
+        assert_eq!((s1.hits, s1.misses, s1.rejected), (0, 1, 0), "{label}: {s1:?}");
+        let entries = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(entries, 1, "{label}: one entry written");
+
+        let (rt2, p2) = cached(&c.path, &dir);
+        let second = run_steps(&rt2);
+        let s2 = p2.compile_cache().unwrap().stats();
+        assert_eq!((s2.hits, s2.misses), (1, 0), "{label}: {s2:?}");
+        assert_eq!(first, plain, "{label}: cache on changes nothing");
+        assert_eq!(second, plain, "{label}: the loaded program computes the same bits");
+
+        // An entry with an intact digest whose payload the plugin refuses: removed, the
+        // program compiled and stored again.
+        let entry = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        let key = entry.file_stem().unwrap().to_string_lossy().into_owned();
+        p2.compile_cache().unwrap().put(&key, b"not an executable").unwrap();
+        let (rt3, p3) = cached(&c.path, &dir);
+        assert_eq!(run_steps(&rt3), plain, "{label}");
+        let s3: CacheStats = p3.compile_cache().unwrap().stats();
+        assert_eq!((s3.hits, s3.misses, s3.rejected), (0, 1, 1), "{label}: {s3:?}");
+
+        // A torn file: rejected by its digest, recompiled.
+        std::fs::write(&entry, b"RAXEXEC1 torn").unwrap();
+        let (rt4, p4) = cached(&c.path, &dir);
+        assert_eq!(run_steps(&rt4), plain, "{label}");
+        let s4 = p4.compile_cache().unwrap().stats();
+        assert_eq!((s4.hits, s4.misses, s4.rejected), (0, 1, 1), "{label}: {s4:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
