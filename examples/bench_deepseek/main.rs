@@ -255,6 +255,8 @@ fn main() -> Result<()> {
         "decode_stepwise_tokens_per_s": decode_stepwise_tps,
         "stablehlo_bytes": text.len(),
         "decode_checks": decode,
+        // Only with RAX_COMPILATION_CACHE_DIR set: `hits` > 0 means compile_s timed a load.
+        "compile_cache": rt.compile_cache_stats().map(|c| serde_json::json!({"hits": c.hits, "misses": c.misses})),
     });
     println!("{out}");
     Ok(())

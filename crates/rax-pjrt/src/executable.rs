@@ -79,7 +79,11 @@ impl Client {
         args.compile_options = encoded.as_ptr().cast();
         args.compile_options_size = encoded.len();
         pjrt_call!(api, PJRT_Client_Compile, &mut args)?;
-        self.wrap_loaded(args.executable, "PJRT_Client_Compile", main_signature(mlir_text))
+        self.wrap_loaded(
+            args.executable,
+            "PJRT_Client_Compile",
+            main_signature(mlir_text),
+        )
     }
 
     /// Loads an executable from bytes [`Executable::serialize`] wrote

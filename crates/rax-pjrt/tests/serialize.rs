@@ -13,7 +13,10 @@ fn serialized_executable_runs_like_the_compiled_one() {
             Err(e) => {
                 // A plugin may not implement it; that must be a clean error.
                 eprintln!("{label}: serialize unsupported: {e}");
-                assert!(e.to_string().contains("PJRT_Executable_Serialize"), "{label}: {e}");
+                assert!(
+                    e.to_string().contains("PJRT_Executable_Serialize"),
+                    "{label}: {e}"
+                );
                 continue;
             }
         };
@@ -27,7 +30,9 @@ fn serialized_executable_runs_like_the_compiled_one() {
         assert_eq!(loaded.num_inputs(), Some(1), "{label}");
         let input: Vec<f32> = (0..8).map(|i| i as f32 * 0.5).collect();
         let x = upload_f32(&fresh, &input, &[8]);
-        let out = loaded.execute(&[&x], &[]).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let out = loaded
+            .execute(&[&x], &[])
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
         let want: Vec<f32> = input.iter().map(|v| v + 1.0).collect();
         assert_eq!(bytes_f32(&out[0].to_host().unwrap()), want, "{label}");
         // The signature from the program text is enforced on the loaded executable too.

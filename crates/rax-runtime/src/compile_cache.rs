@@ -280,7 +280,10 @@ mod tests {
         c.put(&k, b"payload bytes").unwrap();
         assert_eq!(c.get(&k).as_deref(), Some(&b"payload bytes"[..]));
         // No temporary files left behind.
-        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         // Flip one payload byte: the digest no longer matches, the entry is dropped.
         let path = c.path(&k);

@@ -171,8 +171,10 @@ impl Pjrt {
             .map_err(|e| err(&ctx("reading the platform name"), e))?;
         let platform_version = client.platform_version().unwrap_or_default();
         let (major, minor) = plugin.api_version();
-        let target =
-            CompileTarget::current(&path, &format!("{major}.{minor} {platform} {platform_version}"));
+        let target = CompileTarget::current(
+            &path,
+            &format!("{major}.{minor} {platform} {platform_version}"),
+        );
         let info = BackendInfo {
             name: NAME.into(),
             platform,

@@ -32,16 +32,21 @@ fn run_steps(rt: &Runtime) -> (Vec<f32>, Vec<f32>) {
         .donate_args(&[0]);
     let x = Tensor::from_vec(vec![3, 4], (0..12).map(|i| i as f32 * 0.25 - 1.0).collect()).unwrap();
     let mut w = rt
-        .put(&Tensor::from_vec(vec![4, 4], (0..16).map(|i| (i as f32).sin()).collect())
-            .unwrap()
-            .to_literal()
-            .unwrap())
+        .put(
+            &Tensor::from_vec(vec![4, 4], (0..16).map(|i| (i as f32).sin()).collect())
+                .unwrap()
+                .to_literal()
+                .unwrap(),
+        )
         .unwrap();
     let mut losses = Vec::new();
     for _ in 0..3 {
         let old = w.clone();
         let (nw, loss) = step.call(&(w, x.clone())).unwrap();
-        assert!(is_donated(old.array().unwrap()), "the donated parameter was consumed");
+        assert!(
+            is_donated(old.array().unwrap()),
+            "the donated parameter was consumed"
+        );
         losses.push(loss.to_vec::<f32>().unwrap()[0]);
         w = nw;
     }
@@ -59,13 +64,20 @@ fn second_backend_loads_what_the_first_compiled() {
     }
     for c in cpu {
         let label = c.path.display().to_string();
-        let dir = cache_dir(&format!("{}", c.path.file_stem().unwrap().to_string_lossy()));
+        let dir = cache_dir(&format!(
+            "{}",
+            c.path.file_stem().unwrap().to_string_lossy()
+        ));
         let plain = run_steps(&Runtime::pjrt(&c.path).unwrap());
 
         let (rt1, p1) = cached(&c.path, &dir);
         let first = run_steps(&rt1);
         let s1 = p1.compile_cache().unwrap().stats();
-        assert_eq!((s1.hits, s1.misses, s1.rejected), (0, 1, 0), "{label}: {s1:?}");
+        assert_eq!(
+            (s1.hits, s1.misses, s1.rejected),
+            (0, 1, 0),
+            "{label}: {s1:?}"
+        );
         let entries = std::fs::read_dir(&dir).unwrap().count();
         assert_eq!(entries, 1, "{label}: one entry written");
 
@@ -74,24 +86,43 @@ fn second_backend_loads_what_the_first_compiled() {
         let s2 = p2.compile_cache().unwrap().stats();
         assert_eq!((s2.hits, s2.misses), (1, 0), "{label}: {s2:?}");
         assert_eq!(first, plain, "{label}: cache on changes nothing");
-        assert_eq!(second, plain, "{label}: the loaded program computes the same bits");
+        assert_eq!(
+            second, plain,
+            "{label}: the loaded program computes the same bits"
+        );
 
         // An entry with an intact digest whose payload the plugin refuses: removed, the
         // program compiled and stored again.
-        let entry = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        let entry = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         let key = entry.file_stem().unwrap().to_string_lossy().into_owned();
-        p2.compile_cache().unwrap().put(&key, b"not an executable").unwrap();
+        p2.compile_cache()
+            .unwrap()
+            .put(&key, b"not an executable")
+            .unwrap();
         let (rt3, p3) = cached(&c.path, &dir);
         assert_eq!(run_steps(&rt3), plain, "{label}");
         let s3: CacheStats = p3.compile_cache().unwrap().stats();
-        assert_eq!((s3.hits, s3.misses, s3.rejected), (0, 1, 1), "{label}: {s3:?}");
+        assert_eq!(
+            (s3.hits, s3.misses, s3.rejected),
+            (0, 1, 1),
+            "{label}: {s3:?}"
+        );
 
         // A torn file: rejected by its digest, recompiled.
         std::fs::write(&entry, b"RAXEXEC1 torn").unwrap();
         let (rt4, p4) = cached(&c.path, &dir);
         assert_eq!(run_steps(&rt4), plain, "{label}");
         let s4 = p4.compile_cache().unwrap().stats();
-        assert_eq!((s4.hits, s4.misses, s4.rejected), (0, 1, 1), "{label}: {s4:?}");
+        assert_eq!(
+            (s4.hits, s4.misses, s4.rejected),
+            (0, 1, 1),
+            "{label}: {s4:?}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
