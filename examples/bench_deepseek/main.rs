@@ -4,6 +4,7 @@
 //!     cargo run --release -p rax-examples --example bench_deepseek -- --json [--policy p=f32,c=bf16]
 //!         [--backend auto|interpreter|PATH.so] [--steps 10] [--batch 8 --seq 128]
 //!         [--dispatch dropless|capacity|dense] [--init DIR] [--save-init DIR] [--decode]
+//!         [--dump-parts PREFIX]  (PREFIX.{step,loss,grad}.mlir, for hlo_bench)
 //!
 //! Default model: DeepseekV3Config(vocab 256, hidden 256, intermediate 768, moe_intermediate 128,
 //! 4 layers, 4 heads, 8 routed experts, 1 shared, top-2, n_group 1, topk_group 1, kv_lora_rank
@@ -182,6 +183,48 @@ fn main() -> Result<()> {
     let t0 = Instant::now();
     let text = step.stablehlo(&x)?;
     let trace_lower_s = t0.elapsed().as_secs_f64();
+    if let Some(prefix) = get("--dump-parts") {
+        // The step, the loss alone and the loss with its gradient, for `hlo_bench`; each part
+        // is also timed here on the real weights and tokens (median of `--steps` calls).
+        let (c3, r3) = (cfg.clone(), ro.clone());
+        let loss = rt.jit(
+            move |(p, b, toks): &(DeepseekParams, DeepseekState, Tensor)| {
+                loss_tensor(&c3, &r3, p, b, toks)
+            },
+        );
+        let (c4, r4) = (cfg.clone(), ro.clone());
+        let grad = rt.jit(
+            move |(p, b, toks): &(DeepseekParams, DeepseekState, Tensor)| {
+                value_and_grad(|p: &DeepseekParams| loss_tensor(&c4, &r4, p, b, toks))(p)
+            },
+        );
+        let parts = (x.0.clone(), x.2.clone(), x.3.clone());
+        for (name, text) in [
+            ("step", text.clone()),
+            ("loss", loss.stablehlo(&parts)?),
+            ("grad", grad.stablehlo(&parts)?),
+        ] {
+            let path = format!("{prefix}.{name}.mlir");
+            std::fs::write(&path, text).map_err(|e| Error::data("--dump-parts", e.to_string()))?;
+        }
+        let mut lt = Vec::new();
+        let mut gt = Vec::new();
+        for _ in 0..steps.max(1) {
+            let t = Instant::now();
+            loss.call(&parts)?.to_f64_vec()?;
+            lt.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            grad.call(&parts)?.0.to_f64_vec()?;
+            gt.push(t.elapsed().as_secs_f64());
+        }
+        // The first call of each compiles it: left out of the medians.
+        eprintln!(
+            "parts (medians of {} calls): loss {:.4} s, loss+grad {:.4} s",
+            lt.len().saturating_sub(1).max(1),
+            median(&lt[1.min(lt.len() - 1)..]),
+            median(&gt[1.min(gt.len() - 1)..])
+        );
+    }
     let t1 = Instant::now();
     step.compile(&x)?;
     let compile_s = (t1.elapsed().as_secs_f64() - trace_lower_s).max(0.0);
