@@ -358,6 +358,8 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
     if start < total {
         // Compile ahead of time so the first step's rate is the step's, not the compiler's.
         let b0 = Tensor::zeros(&[accum, bsz, seq + 1], rax_core::DType::I32);
+        let hits_before = rt.compile_cache_stats().map(|c| c.hits);
+        let t0 = Instant::now();
         stepf.compile(&(
             params.clone(),
             state.clone(),
@@ -365,6 +367,16 @@ pub fn train<M: TrainModel>(model: M, o: RunOptions) -> Result<Summary> {
             b0,
             key.data().clone(),
         ))?;
+        let hit = rt.compile_cache_stats().map(|c| c.hits) > hits_before;
+        msg(&format!(
+            "training step compiled in {:.2} s{}",
+            t0.elapsed().as_secs_f64(),
+            if hit {
+                " (loaded from the compilation cache)"
+            } else {
+                ""
+            }
+        ));
     }
     let mut stop: Option<Error> = None;
     let mut done = start;
