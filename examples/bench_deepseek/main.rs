@@ -184,8 +184,9 @@ fn main() -> Result<()> {
     let text = step.stablehlo(&x)?;
     let trace_lower_s = t0.elapsed().as_secs_f64();
     if let Some(prefix) = get("--dump-parts") {
-        // The step, the loss alone and the loss with its gradient, for `hlo_bench`; each part
-        // is also timed here on the real weights and tokens (median of `--steps` calls).
+        // The step, the loss alone and the loss with its gradient, for `hlo_bench`; the two
+        // parts are also timed here on the real weights and tokens (`--steps` calls each, the
+        // first, which compiles, left out of the median).
         let (c3, r3) = (cfg.clone(), ro.clone());
         let loss = rt.jit(
             move |(p, b, toks): &(DeepseekParams, DeepseekState, Tensor)| {

@@ -213,8 +213,14 @@ impl Pjrt {
     }
 
     /// Compiles `text`, or loads it from the compilation cache when an intact entry for this
-    /// program, plugin and host is there (storing it after a compile).
-    fn compile_text(&self, text: &str, options: &CompileOptions) -> Result<rax_pjrt::Executable> {
+    /// program, plugin and host is there (storing it after a compile). A loaded entry that the
+    /// plugin refuses, or whose output count is not `outputs`, is removed and compiled afresh.
+    fn compile_text(
+        &self,
+        text: &str,
+        options: &CompileOptions,
+        outputs: usize,
+    ) -> Result<rax_pjrt::Executable> {
         let client = &self.shared.client;
         let compile = || {
             client
@@ -230,11 +236,11 @@ impl Pjrt {
         let key = cache.key(text, &encoded, &self.target);
         if let Some(bytes) = cache.get(&key) {
             match client.deserialize_executable(&bytes, Some(text)) {
-                Ok(exe) => {
+                Ok(exe) if exe.num_outputs() == outputs => {
                     cache.hit();
                     return Ok(exe);
                 }
-                Err(_) => cache.reject(&key),
+                _ => cache.reject(&key),
             }
         }
         cache.miss();
@@ -372,7 +378,7 @@ impl Backend for Pjrt {
             rax_core::limits::check_alloc(&format!("jit (result {i})"), a)?;
         }
         let text = lower_module(graph, &self.module_options(donation))?;
-        let exe = self.compile_text(&text, &CompileOptions::default())?;
+        let exe = self.compile_text(&text, &CompileOptions::default(), out_avals.len())?;
         if exe.num_outputs() != out_avals.len() {
             return Err(Error::backend(
                 NAME,
