@@ -110,4 +110,12 @@ es("moe_dispatch", "gsm,gsec->egcm", arr(ints((2, 3, 4)), "f32"), arr(ints((2, 3
 es("transpose_out", "ij,jk->ki", arr(ints((3, 4)), "f32"), arr(ints((4, 5)), "f32"))
 es("sum_only_lhs", "ij,jk->k", arr(ints((3, 4)), "f32"), arr(ints((4, 5)), "f32"))
 
+# The left operand contracts a major dimension in a batched dot (attention's p^T.g form, the
+# grouped expert GEMMs' weight gradients): rax's lowering moves the contracting dims last.
+# (Appended last so that the random draws of the cases above stay as they were.)
+dg("f32/batched_contract_major", arr(ints((2, 4, 3)), "f32"), arr(ints((2, 4, 5)), "f32"), (([1], [1]), ([0], [0])))
+dg("bf16/batched_contract_major", arr(ints((2, 4, 3)), "bf16"), arr(ints((2, 4, 5)), "bf16"), (([1], [1]), ([0], [0])))
+dg("f32/batch_last_contract_first", arr(ints((4, 3, 2)), "f32"), arr(ints((2, 4, 5)), "f32"), (([0], [1]), ([2], [0])))
+dg("f32/batched_two_contract_major", arr(ints((2, 3, 4, 5)), "f32"), arr(ints((2, 4, 3, 6)), "f32"), (([1, 2], [2, 1]), ([0], [0])))
+
 write("dot", cases)

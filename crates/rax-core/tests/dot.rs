@@ -434,3 +434,47 @@ fn linear_backward_lowers_without_transposes() {
     );
     insta::assert_snapshot!("linear_backward", text);
 }
+
+/// A batched dot whose left operand contracts a major dimension (attention's `pᵀ·g`) lowers with
+/// that operand's contracting dimensions moved last (reshape, transpose, reshape: XLA's CPU
+/// backend hands only that form to its fast GEMM library), the dimension numbers renumbered and
+/// the result unchanged in shape. An unbatched one (a weight gradient `xᵀ·g`) is left as is; see
+/// `lhs_minor_contracting` in prim/dot.rs for why. Values are checked against JAX on both plugins
+/// by the `dot_general/*/batched_contract_major` conformance cases.
+#[test]
+fn batched_dot_moves_the_left_contracting_dims_last() {
+    let t = trace(
+        &[
+            AVal::new([2, 4, 3], DType::F32),
+            AVal::new([2, 4, 5], DType::F32),
+        ],
+        |a| vec![a[0].dot_general(&a[1], dd(&[0], &[0], &[1], &[1]), DType::F32)],
+    )
+    .unwrap();
+    let text = lower_module(&t.graph, &ModuleOptions::default()).unwrap();
+    assert!(
+        text.contains("(tensor<2x4x3xf32>) -> tensor<2x4x3x1xf32>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("permutation = array<i64: 0, 2, 3, 1>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(tensor<2x3x1x4xf32>) -> tensor<2x3x4xf32>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lhs_batching_dimensions = [0], rhs_batching_dimensions = [0], lhs_contracting_dimensions = [2], rhs_contracting_dimensions = [1]"),
+        "{text}"
+    );
+    assert!(text.contains("-> tensor<2x3x5xf32>"), "{text}");
+    insta::assert_snapshot!("dot_general_batched_contract_major", text);
+    let t = trace(
+        &[AVal::new([8, 4], DType::F32), AVal::new([8, 3], DType::F32)],
+        |a| vec![a[0].dot_general(&a[1], dd(&[], &[], &[0], &[0]), DType::F32)],
+    )
+    .unwrap();
+    let text = lower_module(&t.graph, &ModuleOptions::default()).unwrap();
+    assert!(!text.contains("stablehlo.transpose"), "{text}");
+}

@@ -1,9 +1,10 @@
 //! Compiles StableHLO text files on each discovered CPU plugin (or the plugins named with
 //! `--plugin PATH`) and runs each compiled program on zero-filled inputs of its `@main`
-//! signature. Prints one JSON line per (plugin, file): best-of-N compile time and the median
-//! execution time. A diagnostic for "is it the program or the compiler?": run it on rax's and
-//! JAX's lowering of the same step (e.g. `bench_lm --dump-stablehlo`) to compare the two
-//! programs on one XLA, and the same program on XLAs of different versions.
+//! signature. Prints one JSON line per (plugin, file): best-of-N compile time and the median and
+//! minimum execution times (the minimum is the steadier figure on a shared machine). A
+//! diagnostic for "is it the program or the compiler?": run it on rax's and JAX's lowering of the
+//! same step (e.g. `bench_lm --dump-stablehlo`) to compare the two programs on one XLA, and the
+//! same program on XLAs of different versions.
 //!
 //!     cargo run --release -p rax-pjrt --example hlo_bench -- [--plugin P.so]... [--compiles 3]
 //!         [--runs 5] FILE.mlir...
@@ -65,7 +66,7 @@ fn parse_args() -> std::result::Result<Args, String> {
     Ok(a)
 }
 
-fn bench(client: &Client, text: &str, a: &Args) -> Result<(Vec<f64>, f64)> {
+fn bench(client: &Client, text: &str, a: &Args) -> Result<(Vec<f64>, f64, f64)> {
     let device = client.default_device()?;
     let mut compile_s = Vec::with_capacity(a.compiles);
     let mut exe = None;
@@ -109,7 +110,7 @@ fn bench(client: &Client, text: &str, a: &Args) -> Result<(Vec<f64>, f64)> {
         }
     }
     times.sort_by(f64::total_cmp);
-    Ok((compile_s, times[times.len() / 2]))
+    Ok((compile_s, times[times.len() / 2], times[0]))
 }
 
 fn main() {
@@ -136,13 +137,14 @@ fn main() {
                 .map_err(|e| Error::InvalidArgument(format!("{}: {e}", file.display())))
                 .and_then(|text| bench(&client, &text, &a));
             match result {
-                Ok((compile_s, step)) => println!(
+                Ok((compile_s, step, step_min)) => println!(
                     "{}",
                     serde_json::json!({
                         "plugin_api_version": format!("{major}.{minor}"),
                         "file": file.display().to_string(),
                         "compile_s": compile_s,
                         "step_median_s": step,
+                        "step_min_s": step_min,
                     })
                 ),
                 Err(e) => {
