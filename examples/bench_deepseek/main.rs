@@ -200,14 +200,14 @@ fn main() -> Result<()> {
             },
         );
         let parts = (x.0.clone(), x.2.clone(), x.3.clone());
-        for (name, text) in [
-            ("step", text.clone()),
-            ("loss", loss.stablehlo(&parts)?),
-            ("grad", grad.stablehlo(&parts)?),
-        ] {
-            let path = format!("{prefix}.{name}.mlir");
-            std::fs::write(&path, text).map_err(|e| Error::data("--dump-parts", e.to_string()))?;
-        }
+        flags::write_parts(
+            &prefix,
+            &[
+                ("step", text.clone()),
+                ("loss", loss.stablehlo(&parts)?),
+                ("grad", grad.stablehlo(&parts)?),
+            ],
+        )?;
         let mut lt = Vec::new();
         let mut gt = Vec::new();
         for _ in 0..steps.max(1) {

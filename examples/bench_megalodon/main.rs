@@ -147,13 +147,13 @@ fn main() -> Result<()> {
         let c4 = cfg.clone();
         let grad = rt.jit(move |(p, toks): &(MegalodonForCausalLM, Tensor)| loss_of(&c4, p, toks));
         let parts = (x.0.clone(), x.2.clone());
-        for (name, text) in [
-            ("loss", loss.stablehlo(&parts)?),
-            ("grad", grad.stablehlo(&parts)?),
-        ] {
-            let path = format!("{prefix}.{name}.mlir");
-            std::fs::write(&path, text).map_err(|e| Error::data("--dump-parts", e.to_string()))?;
-        }
+        flags::write_parts(
+            &prefix,
+            &[
+                ("loss", loss.stablehlo(&parts)?),
+                ("grad", grad.stablehlo(&parts)?),
+            ],
+        )?;
     }
     let t1 = Instant::now();
     step.compile(&x)?; // traces and lowers again, then compiles

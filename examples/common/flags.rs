@@ -47,6 +47,17 @@ impl Flags {
     }
 }
 
+/// Writes each `(name, StableHLO text)` part to `PREFIX.name.mlir` (the `--dump-parts PREFIX`
+/// of the benchmarks, for `hlo_bench`); a failed write is an error naming the file.
+pub fn write_parts(prefix: &str, parts: &[(&str, String)]) -> Result<()> {
+    for (name, text) in parts {
+        let path = format!("{prefix}.{name}.mlir");
+        std::fs::write(&path, text)
+            .map_err(|e| Error::data("--dump-parts", format!("{path}: {e}")))?;
+    }
+    Ok(())
+}
+
 /// The median of timings (NaN for none).
 pub fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();

@@ -39,6 +39,12 @@ fn naive(a: &[f32], b: &[f32], nb: usize, m: usize, k: usize, n: usize) -> Vec<f
     o
 }
 
+/// The StableHLO module of `f` traced on arguments of types `args`.
+fn lowered(args: &[AVal], f: impl Fn(&[Tensor]) -> Vec<Tensor>) -> String {
+    let t = trace(args, f).unwrap();
+    lower_module(&t.graph, &ModuleOptions::default()).unwrap()
+}
+
 fn err_of(t: &Tensor) -> String {
     t.error().map(|e| e.to_string()).unwrap_or_default()
 }
@@ -322,18 +328,16 @@ fn einsum_errors() {
 
 #[test]
 fn lowering_snapshots() {
-    let t = trace(
+    let text = lowered(
         &[
             AVal::new([2, 3, 4], DType::F32),
             AVal::new([2, 4, 5], DType::F32),
         ],
         |a| vec![a[0].dot_general(&a[1], dd(&[0], &[0], &[2], &[1]), DType::F32)],
-    )
-    .unwrap();
-    let text = lower_module(&t.graph, &ModuleOptions::default()).unwrap();
+    );
     assert!(text.contains("#stablehlo.dot<lhs_batching_dimensions = [0], rhs_batching_dimensions = [0], lhs_contracting_dimensions = [2], rhs_contracting_dimensions = [1]>"), "{text}");
     insta::assert_snapshot!("dot_general_batched", text);
-    let t = trace(
+    let text = lowered(
         &[
             AVal::new([3, 4], DType::BF16),
             AVal::new([4, 5], DType::BF16),
@@ -346,30 +350,24 @@ fn lowering_snapshots() {
                 DType::F32,
             )]
         },
-    )
-    .unwrap();
-    let text = lower_module(&t.graph, &ModuleOptions::default()).unwrap();
+    );
     insta::assert_snapshot!("dot_general_bf16_to_f32", text);
-    let t = trace(
+    let text = lowered(
         &[AVal::new([3], DType::F32), AVal::new([4], DType::F32)],
         |a| vec![a[0].dot_general(&a[1], DotDims::default(), DType::F32)],
-    )
-    .unwrap();
-    let text = lower_module(&t.graph, &ModuleOptions::default()).unwrap();
+    );
     assert!(
         text.contains("dot_dimension_numbers = #stablehlo.dot<>"),
         "{text}"
     );
     insta::assert_snapshot!("dot_general_outer", text);
-    let t = trace(
+    let text = lowered(
         &[
             AVal::new([2, 3, 4], DType::F32),
             AVal::new([2, 5, 6, 4], DType::F32),
         ],
         |a| vec![Tensor::einsum("gmd,gecd->egcm", &[&a[0], &a[1]])],
-    )
-    .unwrap();
-    let text = lower_module(&t.graph, &ModuleOptions::default()).unwrap();
+    );
     insta::assert_snapshot!("dot_general_einsum", text);
 }
 
@@ -413,7 +411,7 @@ fn matmul_gflops() {
 /// docs/performance.md). Snapshot for review.
 #[test]
 fn linear_backward_lowers_without_transposes() {
-    let t = trace(
+    let text = lowered(
         &[
             AVal::new([8, 4], DType::BF16),
             AVal::new([4, 3], DType::BF16),
@@ -423,9 +421,7 @@ fn linear_backward_lowers_without_transposes() {
             let (_, pb) = rax_core::autodiff::vjp(|x| vec![x[0].matmul(&x[1])], &a[..2]).unwrap();
             pb.call(&[a[2].clone()]).unwrap()
         },
-    )
-    .unwrap();
-    let text = lower_module(&t.graph, &ModuleOptions::default()).unwrap();
+    );
     assert!(!text.contains("stablehlo.transpose"), "{text}");
     // dw = dot_general(x, g) contracting the batch dimension, already [4, 3].
     assert!(
@@ -443,15 +439,13 @@ fn linear_backward_lowers_without_transposes() {
 /// by the `dot_general/*/batched_contract_major` conformance cases.
 #[test]
 fn batched_dot_moves_the_left_contracting_dims_last() {
-    let t = trace(
+    let text = lowered(
         &[
             AVal::new([2, 4, 3], DType::F32),
             AVal::new([2, 4, 5], DType::F32),
         ],
         |a| vec![a[0].dot_general(&a[1], dd(&[0], &[0], &[1], &[1]), DType::F32)],
-    )
-    .unwrap();
-    let text = lower_module(&t.graph, &ModuleOptions::default()).unwrap();
+    );
     assert!(
         text.contains("(tensor<2x4x3xf32>) -> tensor<2x4x3x1xf32>"),
         "{text}"
@@ -470,11 +464,9 @@ fn batched_dot_moves_the_left_contracting_dims_last() {
     );
     assert!(text.contains("-> tensor<2x3x5xf32>"), "{text}");
     insta::assert_snapshot!("dot_general_batched_contract_major", text);
-    let t = trace(
+    let text = lowered(
         &[AVal::new([8, 4], DType::F32), AVal::new([8, 3], DType::F32)],
         |a| vec![a[0].dot_general(&a[1], dd(&[], &[], &[0], &[0]), DType::F32)],
-    )
-    .unwrap();
-    let text = lower_module(&t.graph, &ModuleOptions::default()).unwrap();
+    );
     assert!(!text.contains("stablehlo.transpose"), "{text}");
 }

@@ -21,6 +21,24 @@ fn cached(plugin: &Path, dir: &Path) -> (Runtime, Arc<Pjrt>) {
     (Runtime::from_backend(p.clone(), "test"), p)
 }
 
+/// The one entry in `dir`.
+fn only_entry(dir: &Path) -> PathBuf {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{}: {entries:?}", dir.display());
+    entries.remove(0)
+}
+
+/// Runs the steps on a fresh cached backend, checks they give `plain`'s bits, and returns the
+/// cache's counters.
+fn rerun(plugin: &Path, dir: &Path, plain: &(Vec<f32>, Vec<f32>), label: &str) -> CacheStats {
+    let (rt, p) = cached(plugin, dir);
+    assert_eq!(&run_steps(&rt), plain, "{label}");
+    p.compile_cache().unwrap().stats()
+}
+
 /// A small training-like step: params donated and updated, plus a loss.
 fn run_steps(rt: &Runtime) -> (Vec<f32>, Vec<f32>) {
     let step = rt
@@ -76,59 +94,36 @@ fn second_backend_loads_what_the_first_compiled() {
         ));
         let plain = run_steps(&Runtime::pjrt(&c.path).unwrap());
 
-        let (rt1, p1) = cached(&c.path, &dir);
-        let first = run_steps(&rt1);
-        let s1 = p1.compile_cache().unwrap().stats();
+        // The cache on changes nothing; the first backend compiles and writes one entry.
+        let s1 = rerun(&c.path, &dir, &plain, &label);
         assert_eq!(
             (s1.hits, s1.misses, s1.rejected),
             (0, 1, 0),
             "{label}: {s1:?}"
         );
-        let entries = std::fs::read_dir(&dir).unwrap().count();
-        assert_eq!(entries, 1, "{label}: one entry written");
+        let entry = only_entry(&dir);
 
-        let (rt2, p2) = cached(&c.path, &dir);
-        let second = run_steps(&rt2);
-        let s2 = p2.compile_cache().unwrap().stats();
+        // A second backend loads it, and the loaded program computes the same bits.
+        let s2 = rerun(&c.path, &dir, &plain, &label);
         assert_eq!((s2.hits, s2.misses), (1, 0), "{label}: {s2:?}");
-        assert_eq!(first, plain, "{label}: cache on changes nothing");
-        assert_eq!(
-            second, plain,
-            "{label}: the loaded program computes the same bits"
-        );
 
-        // An entry with an intact digest whose payload the plugin refuses: removed, the
-        // program compiled and stored again.
-        let entry = std::fs::read_dir(&dir)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        // Each unusable entry below is rejected (removed), the step compiled and stored again.
+        let recompiled = CacheStats {
+            hits: 0,
+            misses: 1,
+            rejected: 1,
+            write_errors: 0,
+        };
+        // An entry with an intact digest whose payload the plugin refuses.
         let key = entry.file_stem().unwrap().to_string_lossy().into_owned();
-        p2.compile_cache()
-            .unwrap()
+        rax_runtime::CompileCache::new(&dir)
             .put(&key, b"not an executable")
             .unwrap();
-        let (rt3, p3) = cached(&c.path, &dir);
-        assert_eq!(run_steps(&rt3), plain, "{label}");
-        let s3: CacheStats = p3.compile_cache().unwrap().stats();
-        assert_eq!(
-            (s3.hits, s3.misses, s3.rejected),
-            (0, 1, 1),
-            "{label}: {s3:?}"
-        );
+        assert_eq!(rerun(&c.path, &dir, &plain, &label), recompiled, "{label}");
 
-        // A torn file: rejected by its digest, recompiled.
+        // A torn file: rejected by its digest.
         std::fs::write(&entry, b"RAXEXEC1 torn").unwrap();
-        let (rt4, p4) = cached(&c.path, &dir);
-        assert_eq!(run_steps(&rt4), plain, "{label}");
-        let s4 = p4.compile_cache().unwrap().stats();
-        assert_eq!(
-            (s4.hits, s4.misses, s4.rejected),
-            (0, 1, 1),
-            "{label}: {s4:?}"
-        );
+        assert_eq!(rerun(&c.path, &dir, &plain, &label), recompiled, "{label}");
 
         // Another program's intact entry under this program's key (it loads, but has one
         // output where the step has two): rejected, the step compiled afresh.
@@ -138,21 +133,8 @@ fn second_backend_loads_what_the_first_compiled() {
         let w0 = Tensor::from_vec(vec![4, 4], vec![0.5f32; 16]).unwrap();
         let x0 = Tensor::from_vec(vec![3, 4], vec![1.0f32; 12]).unwrap();
         one.call(&(w0, x0)).unwrap();
-        let other_entry = std::fs::read_dir(&other)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        std::fs::copy(&other_entry, &entry).unwrap();
-        let (rt6, p6) = cached(&c.path, &dir);
-        assert_eq!(run_steps(&rt6), plain, "{label}");
-        let s6 = p6.compile_cache().unwrap().stats();
-        assert_eq!(
-            (s6.hits, s6.misses, s6.rejected),
-            (0, 1, 1),
-            "{label}: {s6:?}"
-        );
+        std::fs::copy(only_entry(&other), &entry).unwrap();
+        assert_eq!(rerun(&c.path, &dir, &plain, &label), recompiled, "{label}");
         let _ = std::fs::remove_dir_all(&other);
         let _ = std::fs::remove_dir_all(&dir);
     }

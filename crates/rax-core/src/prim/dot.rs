@@ -240,7 +240,8 @@ pub fn lower(op: &Op, cx: &mut LowerCtx, ins: &[V], outs: &[AVal]) -> Result<Vec
 }
 
 /// The environment variable that chooses which dots [`lhs_minor_contracting`] rewrites:
-/// `batched` (the default), `all`, or `off`. A diagnostic switch for A/B measurements.
+/// `off` (or `0`), `all` (or `1`), else `batched` (the default, also when unset). A diagnostic
+/// switch for A/B measurements, read once per process.
 pub const DOT_LHS_MINOR_ENV: &str = "RAX_DOT_LHS_MINOR";
 
 /// XLA's CPU backend hands a dot to its fast GEMM library (YNNPACK) only when the left operand
