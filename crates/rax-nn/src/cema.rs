@@ -21,9 +21,9 @@
 //! Depends on rax-core and `segments`.
 
 use crate::segments::{last_valid_index, SegmentMetadata};
-use rax_core::autodiff::checkpoint;
+use rax_core::autodiff::{checkpoint, custom_vjp};
 use rax_core::ir::RematPolicy;
-use rax_core::{DType, PrngKey, Sensitive, Tensor};
+use rax_core::{optimization_barrier, DType, PrngKey, Sensitive, Tensor};
 use rax_macros::Tree;
 
 /// Largest number of kernel exponents built at once by the FFT path.
@@ -280,14 +280,8 @@ pub fn power_block(q: &Cplx, start: usize, size: usize) -> Cplx {
         .sqrt()
         .minimum(&Tensor::scalar_of(1.0, DType::F32));
     let phase = q.im.atan2(&q.re);
-    let polar = |e: Tensor| {
-        let mag = radius.reshape(&[d, n, 1]).pow(&e);
-        let ang = phase.reshape(&[d, n, 1]) * &e;
-        Cplx {
-            re: &mag * ang.cos(),
-            im: mag * ang.sin(),
-        }
-    };
+    let polar =
+        |e: Tensor| polar_powers(&radius.reshape(&[d, n, 1]), &phase.reshape(&[d, n, 1]), e);
     if let Some(e) = direct {
         return polar(e);
     }
@@ -297,6 +291,62 @@ pub fn power_block(q: &Cplx, start: usize, size: usize) -> Cplx {
     let hi = polar(exponents(a, s, start)).map(|t| t.reshape(&[d, n, a, 1]));
     hi.mul(&lo)
         .map(|t| t.reshape(&[d, n, a * s]).slice_axis(2, 0, size))
+}
+
+/// `rᵉ·e^{i·φ·e}` for `r, φ [D, N, 1]` and constant exponents `e [1, 1, E]`, as `[D, N, E]`.
+///
+/// The two parts are materialised (an `optimization_barrier`): XLA's CPU fusion otherwise
+/// copies the `pow`, `sin` and `cos` into every fusion that reads them, and each copy calls
+/// scalar libm again (a Megalodon step evaluated each of these four times). The VJP needs no
+/// transcendental function: with `re = rᵉcos(φe)`, `im = rᵉsin(φe)`,
+/// `∂L/∂r = Σₑ e·(ḡ_re·re + ḡ_im·im)/r` and `∂L/∂φ = Σₑ e·(ḡ_im·re − ḡ_re·im)`. At `r = 0`
+/// the radius gradient is 0/0 = NaN, as it already is through `|q| = √(re² + im²)`.
+#[track_caller]
+fn polar_powers(r: &Tensor, phase: &Tensor, e: Tensor) -> Cplx {
+    let site = rax_core::CallSite::here();
+    let out_dims = [r.dims()[0], r.dims()[1], e.dims()[2]];
+    let (ef, eb) = (e.clone(), e);
+    let value = move |a: &[Tensor]| {
+        let mag = a[0].pow(&ef);
+        let ang = &a[1] * &ef;
+        optimization_barrier(&[&mag * ang.cos(), mag * ang.sin()])
+    };
+    let value_fw = value.clone();
+    let f = custom_vjp(
+        value,
+        move |a: &[Tensor]| {
+            let out = value_fw(a);
+            let res = vec![out[0].clone(), out[1].clone(), a[0].clone()];
+            (out, res)
+        },
+        move |res: &[Tensor], ct: &[Tensor]| {
+            let (re, im, r) = (&res[0], &res[1], &res[2]);
+            let (g_re, g_im) = (&ct[0] * &eb, &ct[1] * &eb);
+            let g_r = (&g_re * re + &g_im * im).sum_keepdims(&[2]) / r;
+            let g_phase = (g_im * re - g_re * im).sum_keepdims(&[2]);
+            vec![g_r, g_phase]
+        },
+    );
+    match f(&[r.clone(), phase.clone()]) {
+        Ok(v) if v.len() == 2 => Cplx {
+            re: v[0].clone(),
+            im: v[1].clone(),
+        },
+        other => {
+            let e = match other {
+                Err(e) => e,
+                Ok(_) => {
+                    rax_core::Error::shape("polar_powers", "expected two results", &[r.aval()])
+                }
+            };
+            let aval = rax_core::AVal::new(out_dims, DType::F32);
+            let t = rax_core::trace::apply_error(e, aval, site);
+            Cplx {
+                re: t.clone(),
+                im: t,
+            }
+        }
+    }
 }
 
 /// The convolution kernel `K [D, L]`, built in blocks of at most `block` exponents (each block

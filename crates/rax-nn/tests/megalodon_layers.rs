@@ -252,6 +252,66 @@ fn timestep_norm_continues_a_sequence_exactly_and_rejects_bad_shapes() {
 /// `pow`/`cos`/`sin` per exponent) both stay within f32 rounding of `qʲ` computed in f64 from
 /// the same f32 `q`. The bound per element is a few ulps of the magnitude plus the rounding of
 /// the angle `arg(q)·j`, which grows with `j`: `(1 + j·|arg q|)·4ε·|q|ʲ + 1e-7`.
+/// The powers' hand-written VJP (no transcendental function in the backward pass) against the
+/// f64 derivative of `L = Σ w_re·Re(qʲ) + w_im·Im(qʲ)` through `r = |q|`, `φ = arg q`, for a
+/// split block and a direct one.
+#[test]
+fn power_gradients_match_the_f64_derivative() {
+    let g = golden();
+    let c = ema(&g).coeffs();
+    let (re, im) = (c.q.re.to_f64_vec().unwrap(), c.q.im.to_f64_vec().unwrap());
+    for (start, size) in [(3usize, 300usize), (1, 20)] {
+        let dn = c.q.re.dims();
+        let count = dn[0] * dn[1] * size;
+        // Deterministic weights in [-1, 1].
+        let wv = |k: usize, s: usize| (((k * 7919 + s * 104729) % 2001) as f64 / 1000.0) - 1.0;
+        let w_re: Vec<f64> = (0..count).map(|k| wv(k, 1)).collect();
+        let w_im: Vec<f64> = (0..count).map(|k| wv(k, 2)).collect();
+        let shape = [dn[0], dn[1], size];
+        let (wr, wi) = (
+            Tensor::from_literal(Literal::from_f64s(shape, DType::F32, &w_re).unwrap()),
+            Tensor::from_literal(Literal::from_f64s(shape, DType::F32, &w_im).unwrap()),
+        );
+        let grads = rax_core::grad(|q: &(Tensor, Tensor)| {
+            let q = Cplx {
+                re: q.0.clone(),
+                im: q.1.clone(),
+            };
+            let p = cema::power_block(&q, start, size);
+            (p.re * &wr + p.im * &wi).sum_all()
+        })(&(c.q.re.clone(), c.q.im.clone()))
+        .unwrap();
+        let (gr, gi) = (grads.0.to_f64_vec().unwrap(), grads.1.to_f64_vec().unwrap());
+        let mut worst = 0f64;
+        for (k, (&qr, &qi)) in re.iter().zip(&im).enumerate() {
+            let r = (qr * qr + qi * qi).sqrt();
+            assert!(r < 1.0, "the golden q lies inside the unit circle");
+            let phi = qi.atan2(qr);
+            let (mut d_r, mut d_phi, mut scale) = (0f64, 0f64, 0f64);
+            for jj in 0..size {
+                let j = (start + jj) as f64;
+                let (a, b) = (w_re[k * size + jj], w_im[k * size + jj]);
+                let (cj, sj) = ((phi * j).cos(), (phi * j).sin());
+                d_r += j * r.powf(j - 1.0) * (a * cj + b * sj);
+                d_phi += j * r.powf(j) * (b * cj - a * sj);
+                scale += j * r.powf(j - 1.0) * (a.abs() + b.abs()) * (1.0 + j * phi.abs());
+            }
+            // Chain rule through r = |q| and φ = atan2(im, re).
+            let (er, ei) = (
+                d_r * qr / r - d_phi * qi / (r * r),
+                d_r * qi / r + d_phi * qr / (r * r),
+            );
+            // f32: each term carries the powers' rounding (the bound of the test below, relative
+            // to the term's magnitude); the f32 sums over the exponents stay within it.
+            let bound = scale * 4.0 * f32::EPSILON as f64 / r;
+            let err = (gr[k] - er).abs().max((gi[k] - ei).abs());
+            worst = worst.max(err / bound);
+        }
+        eprintln!("powers {start}+{size}: worst gradient error / bound {worst:.3}");
+        assert!(worst <= 1.0, "power gradients off by {worst} bounds");
+    }
+}
+
 #[test]
 fn split_powers_stay_within_f32_rounding() {
     let g = golden();
