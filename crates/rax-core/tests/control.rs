@@ -655,3 +655,36 @@ fn optimization_barrier_is_identity() {
         "{text}"
     );
 }
+
+/// Under vmap the barrier stays one barrier over the batched operands (not one per example),
+/// an unbatched operand is broadcast, and the values pass through unchanged.
+#[test]
+fn optimization_barrier_batches_as_one_barrier() {
+    let f = vmap::vmap(
+        |a: &[Tensor]| optimization_barrier(&[&a[0] * 2.0, a[1].clone()]),
+        &[Some(0), None],
+    );
+    let x = f32s(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let shared = f32s(&[2], &[7.0, 8.0]);
+    let out = f(&[x.clone(), shared.clone()]).unwrap();
+    assert_eq!(
+        out[0].to_vec::<f32>().unwrap(),
+        vec![2.0, 4.0, 6.0, 8.0, 10.0, 12.0]
+    );
+    assert_eq!(out[1].dims(), vec![3, 2]);
+    assert_eq!(
+        out[1].to_vec::<f32>().unwrap(),
+        vec![7.0, 8.0, 7.0, 8.0, 7.0, 8.0]
+    );
+    let t = trace(
+        &[AVal::new([3, 2], DType::F32), AVal::new([2], DType::F32)],
+        |a| f(a).unwrap(),
+    )
+    .unwrap();
+    let text = lowered("optimization_barrier_vmap", &t.graph);
+    assert_eq!(
+        text.matches("\"stablehlo.optimization_barrier\"").count(),
+        1,
+        "{text}"
+    );
+}

@@ -55,11 +55,7 @@ impl RopeTable {
                     "positions must be [T] or [B, T]",
                     &[positions.aval()],
                 );
-                let t = rax_core::trace::apply_error(e, positions.aval(), site);
-                return RopeTable {
-                    cos: t.clone(),
-                    sin: t,
-                };
+                return RopeTable::poisoned(e, positions.aval(), site);
             }
         };
         let (b, t) = (pos.dims()[0], pos.dims()[1]);
@@ -71,12 +67,17 @@ impl RopeTable {
             (Some(cos), Some(sin)) => RopeTable { cos, sin },
             _ => {
                 let e = Error::shape("rope::table", "no cos/sin", &[angles.aval()]);
-                let t = rax_core::trace::apply_error(e, angles.aval(), site);
-                RopeTable {
-                    cos: t.clone(),
-                    sin: t,
-                }
+                RopeTable::poisoned(e, angles.aval(), site)
             }
+        }
+    }
+
+    /// A table whose factors carry `e` (reported at `site` when the program is built).
+    fn poisoned(e: Error, aval: rax_core::AVal, site: rax_core::CallSite) -> RopeTable {
+        let t = rax_core::trace::apply_error(e, aval, site);
+        RopeTable {
+            cos: t.clone(),
+            sin: t,
         }
     }
 

@@ -1174,13 +1174,17 @@ pub fn vjp(
 // Batching rule (vmap)
 // ---------------------------------------------------------------------------------------------
 
-/// The batching rule of the control family: no vectorised rule yet (JAX batches the bodies);
-/// every op loops over the batch.
+/// The batching rule of the control family: `optimization_barrier` is one barrier over the
+/// batched operands (unbatched ones broadcast); `while`, `cond` and `scan` have no vectorised
+/// rule yet (JAX batches the bodies) and loop over the batch.
 pub fn batch(op: &Op, bx: &crate::vmap::Batch) -> Result<Vec<Tensor>> {
     match op {
-        Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } | Op::OptimizationBarrier => {
-            bx.loop_over(op)
+        Op::OptimizationBarrier => {
+            let ins = bx.all_batched();
+            let refs: Vec<&Tensor> = ins.iter().collect();
+            crate::vmap::apply_checked(Op::OptimizationBarrier, &refs)
         }
+        Op::While { .. } | Op::Cond { .. } | Op::Scan { .. } => bx.loop_over(op),
         _ => Err(super::unreachable_op(op)),
     }
 }
