@@ -343,12 +343,11 @@ fn checkpoint_recomputes_in_the_lowered_program() {
     let dots_n = |t: &str| count(t, "stablehlo.dot_general");
     // Plain: forward has 2 sines, backward reuses them (cos for the VJP).
     assert_eq!(sines(&plain), 2, "{plain}");
-    assert!(!plain.contains("optimization_barrier"));
+    // The lowering puts the left operand of each weight-gradient dot (`xᵀ·g`) behind a barrier
+    // of its own (prim/dot.rs, `lhs_minor_contracting`); remat adds its barriers to those.
+    let barriers = |t: &str| count(t, "stablehlo.optimization_barrier");
     // Nothing saveable: both sines and both forward dots are recomputed behind a barrier.
-    assert!(
-        nothing.contains("stablehlo.optimization_barrier"),
-        "{nothing}"
-    );
+    assert!(barriers(&nothing) > barriers(&plain), "{nothing}");
     assert_eq!(
         sines(&nothing),
         3,
@@ -357,7 +356,7 @@ fn checkpoint_recomputes_in_the_lowered_program() {
     assert_eq!(dots_n(&nothing), dots_n(&plain) + 2);
     // Dots saveable: the dots are not recomputed.
     assert_eq!(dots_n(&dots), dots_n(&plain));
-    assert!(dots.contains("stablehlo.optimization_barrier"));
+    assert!(barriers(&dots) > barriers(&plain), "{dots}");
     // Saving the named h: only the second dot is recomputed.
     assert_eq!(dots_n(&named), dots_n(&plain) + 1);
 }

@@ -405,12 +405,13 @@ fn matmul_gflops() {
     );
 }
 
-/// The backward of a linear layer `y = x·w` lowers without transposes: `dx = g·wᵀ` contracts
-/// w's trailing dimension and `dw = xᵀ·g` comes out in w's layout (`dot_general(x, g)`), which
-/// XLA's CPU backend runs as is (a transposed GEMM result is what it handles worst; see
-/// docs/performance.md). Snapshot for review.
+/// The backward of a linear layer `y = x·w`: `dx = g·wᵀ` contracts w's trailing dimension and
+/// lowers as is; `dw = xᵀ·g` lowers with `x` materialised (an `optimization_barrier`) and
+/// transposed to `[4, 8]`, so the dot contracts its left operand's minor dimension (the form
+/// XLA's CPU backend hands to YNNPACK) and its result comes out in w's layout, `[4, 3]`, with
+/// no transposed result. See `lhs_minor_contracting` in prim/dot.rs. Snapshot for review.
 #[test]
-fn linear_backward_lowers_without_transposes() {
+fn linear_backward_transposes_only_the_weight_gradients_left_operand() {
     let text = lowered(
         &[
             AVal::new([8, 4], DType::BF16),
@@ -422,10 +423,16 @@ fn linear_backward_lowers_without_transposes() {
             pb.call(&[a[2].clone()]).unwrap()
         },
     );
-    assert!(!text.contains("stablehlo.transpose"), "{text}");
-    // dw = dot_general(x, g) contracting the batch dimension, already [4, 3].
+    assert_eq!(text.matches("stablehlo.transpose").count(), 1, "{text}");
     assert!(
-        text.contains("\"stablehlo.dot_general\"(%arg0, %arg2) {dot_dimension_numbers = #stablehlo.dot<lhs_contracting_dimensions = [0], rhs_contracting_dimensions = [0]>"),
+        text.contains("\"stablehlo.optimization_barrier\"(%arg0)"),
+        "{text}"
+    );
+    assert!(text.contains("permutation = array<i64: 1, 2, 0>"), "{text}");
+    // dw = dot_general(xᵀ, g), xᵀ contracting its minor dimension, already [4, 3].
+    assert!(
+        text.contains("lhs_contracting_dimensions = [1], rhs_contracting_dimensions = [0]>")
+            && text.contains("-> tensor<4x3xbf16>"),
         "{text}"
     );
     insta::assert_snapshot!("linear_backward", text);
@@ -434,9 +441,11 @@ fn linear_backward_lowers_without_transposes() {
 /// A batched dot whose left operand contracts a major dimension (attention's `pᵀ·g`) lowers with
 /// that operand's contracting dimensions moved last (reshape, transpose, reshape: XLA's CPU
 /// backend hands only that form to its fast GEMM library), the dimension numbers renumbered and
-/// the result unchanged in shape. An unbatched one (a weight gradient `xᵀ·g`) is left as is; see
-/// `lhs_minor_contracting` in prim/dot.rs for why. Values are checked against JAX on both plugins
-/// by the `dot_general/*/batched_contract_major` conformance cases.
+/// the result unchanged in shape, the operand behind an `optimization_barrier`. With
+/// `RAX_DOT_LHS_MINOR=batched` an unbatched one would be left as is; by default it is rewritten
+/// too. Values are checked against JAX on both plugins by the
+/// `dot_general/*/batched_contract_major` conformance cases and every conformance dot that
+/// contracts a major dimension.
 #[test]
 fn batched_dot_moves_the_left_contracting_dims_last() {
     let text = lowered(
@@ -464,9 +473,12 @@ fn batched_dot_moves_the_left_contracting_dims_last() {
     );
     assert!(text.contains("-> tensor<2x3x5xf32>"), "{text}");
     insta::assert_snapshot!("dot_general_batched_contract_major", text);
+    assert!(text.contains("stablehlo.optimization_barrier"), "{text}");
     let text = lowered(
-        &[AVal::new([8, 4], DType::F32), AVal::new([8, 3], DType::F32)],
-        |a| vec![a[0].dot_general(&a[1], dd(&[], &[], &[0], &[0]), DType::F32)],
+        &[AVal::new([8, 4], DType::F32), AVal::new([3, 4], DType::F32)],
+        |a| vec![a[0].dot_general(&a[1], dd(&[], &[], &[1], &[1]), DType::F32)],
     );
+    // Already contracting the left operand's minor dimension: nothing to move.
     assert!(!text.contains("stablehlo.transpose"), "{text}");
+    assert!(!text.contains("optimization_barrier"), "{text}");
 }

@@ -240,8 +240,8 @@ pub fn lower(op: &Op, cx: &mut LowerCtx, ins: &[V], outs: &[AVal]) -> Result<Vec
 }
 
 /// The environment variable that chooses which dots [`lhs_minor_contracting`] rewrites:
-/// `off` (or `0`), `all` (or `1`), else `batched` (the default, also when unset). A diagnostic
-/// switch for A/B measurements, read once per process.
+/// `off` (or `0`), `batched` (only dots with batch dimensions), else every one (the default,
+/// also when unset). A diagnostic switch for A/B measurements, read once per process.
 pub const DOT_LHS_MINOR_ENV: &str = "RAX_DOT_LHS_MINOR";
 
 /// XLA's CPU backend hands a dot to its fast GEMM library (YNNPACK) only when the left operand
@@ -252,21 +252,27 @@ pub const DOT_LHS_MINOR_ENV: &str = "RAX_DOT_LHS_MINOR";
 /// numbers, which would undo it) and returns it with the dimension numbers renumbered; `None`
 /// when the operand is already in that form or the rewrite is off for this dot.
 ///
-/// By default only batched dots are rewritten (attention's `pᵀ·g` and `qᵀ`-side gradients, the
-/// grouped expert GEMMs' weight gradients). Measured with `hlo_bench` (PJRT API 0.115, medians
-/// of 400 runs): `[8,4,128,128]` contracting dim 2 with `[8,4,128,32]`, 0.84-0.89 ms -> 0.32-0.38
-/// ms. Unbatched weight gradients `xᵀ·g` are faster alone too (`[1024,768]ᵀ·[1024,256]`, minimum
-/// of 300 runs: 1.43 -> 1.14 ms), but rewriting them made the whole reference LM step slower
-/// (minimum of 30 runs: 77-88 -> 99-105 ms), so they stay as they are (`RAX_DOT_LHS_MINOR=all`
-/// rewrites them too). See docs/performance.md, "Dots whose left operand contracts a major
-/// dimension".
+/// The operand passes through an `optimization_barrier` before the transpose. Without it XLA's
+/// CPU fusion merges the operand's elementwise producer into the transpose, and that loop
+/// fusion reads its input with the transpose's stride, a power of two in most models (4 KiB for
+/// a `[1024, 1024]` activation gradient): one such fusion took a quarter of the reference LM
+/// step, where the standalone transpose XLA emits behind the barrier is cheap.
+///
+/// Measured with `hlo_bench` (PJRT API 0.115): the batched `[8,4,128,128]` contracting dim 2
+/// with `[8,4,128,32]`, medians of 400 runs, 0.84-0.89 ms -> 0.32-0.38 ms; an unbatched weight
+/// gradient `[1024,768]ᵀ·[1024,256]`, minimum of 300 runs, 1.43 -> 1.14 ms. Whole steps, three
+/// or four alternating rounds: reference LM (minimum of 30 runs) 0.077 s with batched dots only
+/// rewritten, 0.098-0.105 s with every dot rewritten without the barrier, 0.071-0.076 s with
+/// it; DeepSeek f32 (`bench_deepseek --steps 20`, medians) 0.073-0.080 -> 0.069-0.070 s;
+/// Megalodon f32 0.037-0.046 -> 0.034-0.037 s. See docs/performance.md, "Dots whose left
+/// operand contracts a major dimension".
 fn lhs_minor_contracting(cx: &mut LowerCtx, lhs: &V, dims: &DotDims) -> Option<(V, DotDims)> {
     static MODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let mode = MODE.get_or_init(|| std::env::var(DOT_LHS_MINOR_ENV).unwrap_or_default());
     let on = match mode.as_str() {
         "off" | "0" => false,
-        "all" | "1" => true,
-        _ => !dims.lhs_batch.is_empty(),
+        "batched" => !dims.lhs_batch.is_empty(),
+        _ => true,
     };
     if !on {
         return None;
@@ -285,6 +291,12 @@ fn lhs_minor_contracting(cx: &mut LowerCtx, lhs: &V, dims: &DotDims) -> Option<(
     let dt = lhs.aval.dtype;
     let mut with_unit = shape.clone();
     with_unit.push(1);
+    let lhs = &cx.op1(
+        "stablehlo.optimization_barrier",
+        &[lhs],
+        "",
+        lhs.aval.clone(),
+    );
     let a = cx.op1("stablehlo.reshape", &[lhs], "", AVal::new(with_unit, dt));
     let mut perm = order[..kept].to_vec();
     perm.push(r);
