@@ -248,10 +248,6 @@ fn timestep_norm_continues_a_sequence_exactly_and_rejects_bad_shapes() {
     assert!(TimestepNorm::init(30, 4, 0, 1e-5).is_err());
 }
 
-/// `power_block` over a long block (split into `q^{a·S}·q^b`) and over short blocks (direct
-/// `pow`/`cos`/`sin` per exponent) both stay within f32 rounding of `qʲ` computed in f64 from
-/// the same f32 `q`. The bound per element is a few ulps of the magnitude plus the rounding of
-/// the angle `arg(q)·j`, which grows with `j`: `(1 + j·|arg q|)·4ε·|q|ʲ + 1e-7`.
 /// The powers' hand-written VJP (no transcendental function in the backward pass) against the
 /// f64 derivative of `L = Σ w_re·Re(qʲ) + w_im·Im(qʲ)` through `r = |q|`, `φ = arg q`, for a
 /// split block and a direct one.
@@ -301,7 +297,7 @@ fn power_gradients_match_the_f64_derivative() {
                 d_r * qr / r - d_phi * qi / (r * r),
                 d_r * qi / r + d_phi * qr / (r * r),
             );
-            // f32: each term carries the powers' rounding (the bound of the test below, relative
+            // f32: each term carries the powers' rounding (the bound of `split_powers_stay_within_f32_rounding`, relative
             // to the term's magnitude); the f32 sums over the exponents stay within it.
             let bound = scale * 4.0 * f32::EPSILON as f64 / r;
             let err = (gr[k] - er).abs().max((gi[k] - ei).abs());
@@ -312,6 +308,10 @@ fn power_gradients_match_the_f64_derivative() {
     }
 }
 
+/// `power_block` over a long block (split into `q^{a·S}·q^b`) and over short blocks (direct
+/// `pow`/`cos`/`sin` per exponent) both stay within f32 rounding of `qʲ` computed in f64 from
+/// the same f32 `q`. The bound per element is a few ulps of the magnitude plus the rounding of
+/// the angle `arg(q)·j`, which grows with `j`: `(1 + j·|arg q|)·4ε·|q|ʲ + 1e-7`.
 #[test]
 fn split_powers_stay_within_f32_rounding() {
     let g = golden();
