@@ -99,6 +99,11 @@ fn bench(client: &Client, text: &str, a: &Args) -> Result<(Vec<f64>, f64, f64)> 
                 client.buffer_from_host(&bytes, *ty, dims, &device)
             })
             .collect::<Result<Vec<_>>>()?;
+        // A host-to-device copy may still be under way when `buffer_from_host` returns (and a
+        // fresh allocation still has its pages to fault in): wait for it outside the timing.
+        for b in &bufs {
+            b.block_until_ready()?;
+        }
         let refs: Vec<_> = bufs.iter().collect();
         let t = Instant::now();
         let outs = exe.execute(&refs, &[])?;
