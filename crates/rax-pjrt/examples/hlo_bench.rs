@@ -7,9 +7,13 @@
 //! same program on XLAs of different versions.
 //!
 //!     cargo run --release -p rax-pjrt --example hlo_bench -- [--plugin P.so]... [--compiles 3]
-//!         [--runs 5] FILE.mlir...
+//!         [--runs 5] [--times] FILE.mlir...
 //!
-//! Inputs are fresh zero buffers for every run (programs may donate them) and are not donated.
+//! `--times` adds `step_s`, every run's time in run order: on a shared host, slow phases that
+//! last tens of runs show there, not in the minimum.
+//!
+//! Inputs are fresh zero buffers for every run (programs may donate them) and are not donated;
+//! each is ready before the clock starts.
 //! Set `XLA_FLAGS` as the runtime would (rax's runtime adds `--xla_cpu_enable_fast_min_max=false`).
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,6 +27,8 @@ struct Args {
     files: Vec<PathBuf>,
     compiles: usize,
     runs: usize,
+    /// Also print every run's time, in order (`step_s`): a shared host's slow phases show.
+    times: bool,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
@@ -31,12 +37,14 @@ fn parse_args() -> std::result::Result<Args, String> {
         files: Vec::new(),
         compiles: 3,
         runs: 5,
+        times: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--plugin" => a.plugins.push(value("--plugin")?.into()),
+            "--times" => a.times = true,
             "--compiles" | "--runs" => {
                 let v = value(&arg)?;
                 let n: usize = v.parse().map_err(|e| format!("{arg} {v}: {e}"))?;
@@ -51,7 +59,8 @@ fn parse_args() -> std::result::Result<Args, String> {
     }
     if a.files.is_empty() {
         return Err(
-            "usage: hlo_bench [--plugin P.so]... [--compiles N] [--runs N] FILE.mlir...".into(),
+            "usage: hlo_bench [--plugin P.so]... [--compiles N] [--runs N] [--times] FILE.mlir..."
+                .into(),
         );
     }
     if a.plugins.is_empty() {
@@ -66,7 +75,8 @@ fn parse_args() -> std::result::Result<Args, String> {
     Ok(a)
 }
 
-fn bench(client: &Client, text: &str, a: &Args) -> Result<(Vec<f64>, f64, f64)> {
+/// Best-of compile times and every run's time, in run order.
+fn bench(client: &Client, text: &str, a: &Args) -> Result<(Vec<f64>, Vec<f64>)> {
     let device = client.default_device()?;
     let mut compile_s = Vec::with_capacity(a.compiles);
     let mut exe = None;
@@ -114,8 +124,7 @@ fn bench(client: &Client, text: &str, a: &Args) -> Result<(Vec<f64>, f64, f64)> 
             times.push(t.elapsed().as_secs_f64());
         }
     }
-    times.sort_by(f64::total_cmp);
-    Ok((compile_s, times[times.len() / 2], times[0]))
+    Ok((compile_s, times))
 }
 
 fn main() {
@@ -142,16 +151,21 @@ fn main() {
                 .map_err(|e| Error::InvalidArgument(format!("{}: {e}", file.display())))
                 .and_then(|text| bench(&client, &text, &a));
             match result {
-                Ok((compile_s, step, step_min)) => println!(
-                    "{}",
-                    serde_json::json!({
+                Ok((compile_s, times)) => {
+                    let mut sorted = times.clone();
+                    sorted.sort_by(f64::total_cmp);
+                    let mut line = serde_json::json!({
                         "plugin_api_version": format!("{major}.{minor}"),
                         "file": file.display().to_string(),
                         "compile_s": compile_s,
-                        "step_median_s": step,
-                        "step_min_s": step_min,
-                    })
-                ),
+                        "step_median_s": sorted[sorted.len() / 2],
+                        "step_min_s": sorted[0],
+                    });
+                    if a.times {
+                        line["step_s"] = serde_json::json!(times);
+                    }
+                    println!("{line}");
+                }
                 Err(e) => {
                     eprintln!("{} on {}: {e}", file.display(), path.display());
                     failed = true;
