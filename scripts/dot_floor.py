@@ -78,6 +78,8 @@ def flops(dot):
 
 
 def tensor(shape, dtype):
+    if dtype not in MLIR_TYPE:
+        sys.exit(f"dot_floor: element type {dtype} is not supported (one of {sorted(MLIR_TYPE)})")
     return "tensor<" + "".join(f"{d}x" for d in shape) + MLIR_TYPE[dtype] + ">"
 
 
@@ -102,7 +104,16 @@ def main():
     ap.add_argument("--bench", default="target/release/examples/hlo_bench")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    if not os.path.isfile(a.hlo):
+        sys.exit(f"dot_floor: no HLO dump at {a.hlo}")
+    if not os.access(a.bench, os.X_OK):
+        sys.exit(
+            f"dot_floor: {a.bench} not found: "
+            "cargo build --release -p rax-pjrt --example hlo_bench"
+        )
     dots = parse(a.hlo)
+    if not dots:
+        sys.exit(f"dot_floor: no dot in {a.hlo} (is it an after_optimizations.txt dump?)")
     groups = collections.Counter((d[:6] + (tuple(d[6]),)) for d in dots)
     with tempfile.TemporaryDirectory() as tmp:
         files = []
