@@ -75,7 +75,7 @@ fn parse_args() -> std::result::Result<Args, String> {
     Ok(a)
 }
 
-/// Best-of compile times and every run's time, in run order.
+/// Each compile's time and every timed run's time, in run order.
 fn bench(client: &Client, text: &str, a: &Args) -> Result<(Vec<f64>, Vec<f64>)> {
     let device = client.default_device()?;
     let mut compile_s = Vec::with_capacity(a.compiles);
@@ -109,8 +109,8 @@ fn bench(client: &Client, text: &str, a: &Args) -> Result<(Vec<f64>, Vec<f64>)> 
                 client.buffer_from_host(&bytes, *ty, dims, &device)
             })
             .collect::<Result<Vec<_>>>()?;
-        // A host-to-device copy may still be under way when `buffer_from_host` returns (and a
-        // fresh allocation still has its pages to fault in): wait for it outside the timing.
+        // A host-to-device copy may still be under way when `buffer_from_host` returns: wait
+        // for it outside the timing.
         for b in &bufs {
             b.block_until_ready()?;
         }
