@@ -32,7 +32,7 @@ SHAPE = re.compile(r"%([\w.\-]+) = (\w+)\[([\d,]*)\]")
 DOT = re.compile(
     r"%([\w.\-]+) = (\w+)\[([\d,]*)\]\S* dot\(([^)]*)\)(.*)$", re.MULTILINE
 )
-MLIR_TYPE = {"f32": "f32", "bf16": "bf16", "f16": "f16", "f64": "f64"}
+FLOAT_TYPES = ("f32", "bf16", "f16", "f64")  # HLO and StableHLO spell these alike
 
 
 def dims_of(text):
@@ -51,6 +51,9 @@ def parse(path):
     dots = []
     for m in DOT.finditer(text):
         names = [o.strip().split(" ")[-1].lstrip("%") for o in m.group(4).split(",")]
+        missing = [n for n in names[:2] if n not in shapes]
+        if len(names) < 2 or missing:
+            sys.exit(f"dot_floor: {m.group(1)}: operand shape not found in the dump ({missing})")
         (lt, ls), (rt, rs) = shapes[names[0]], shapes[names[1]]
         rest = m.group(5)
         dn = tuple(
@@ -78,9 +81,9 @@ def flops(dot):
 
 
 def tensor(shape, dtype):
-    if dtype not in MLIR_TYPE:
-        sys.exit(f"dot_floor: element type {dtype} is not supported (one of {sorted(MLIR_TYPE)})")
-    return "tensor<" + "".join(f"{d}x" for d in shape) + MLIR_TYPE[dtype] + ">"
+    if dtype not in FLOAT_TYPES:
+        sys.exit(f"dot_floor: element type {dtype} is not supported (one of {FLOAT_TYPES})")
+    return "tensor<" + "".join(f"{d}x" for d in shape) + dtype + ">"
 
 
 def program(dot):
